@@ -1,0 +1,92 @@
+// SimDisk: the simulated disk of one simulated host.
+//
+// (Interface fixed here so that sim::World can own one per host; the
+// implementation lives in sim/disk/sim_disk.cc.)
+//
+// Each file has a durable image plus the writes made since its last sync.
+// crash() applies the crash model: each unsynced write is independently kept,
+// dropped or torn (a prefix of it reaches the platter), chosen by the seeded
+// Random; a create, rename or remove survives only if its directory was
+// synced afterwards. Faults (set_faults): EIO on reads and writes, bit flips
+// in durable data, ENOSPC past a byte budget, slow I/O.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/random.h"
+
+namespace keel::sim {
+
+struct DiskFaults {
+  double read_error_probability = 0;   // each read_at fails with IoError
+  double write_error_probability = 0;  // each write/append/truncate fails with IoError
+  double sync_error_probability = 0;   // each sync fails with IoError (and syncs nothing)
+  uint64_t capacity_bytes = UINT64_MAX;  // NoSpace beyond this many stored bytes
+  core::Duration sync_latency_min = core::Duration::micros(100);
+  core::Duration sync_latency_max = core::Duration::millis(2);
+  double slow_io_probability = 0;  // a sync takes slow_io_latency instead
+  core::Duration slow_io_latency = core::Duration::millis(200);
+  // Crash model: each unsynced write is kept with probability
+  // crash_keep_probability, else torn with crash_tear_probability, else
+  // dropped. A torn write keeps a strict prefix of its bytes; with
+  // tear_sector_bytes > 0 the prefix ends on a sector boundary of the file
+  // (so whole sectors survive or vanish). Unsynced truncates are kept or
+  // dropped with crash_keep_probability.
+  double crash_keep_probability = 0.4;
+  double crash_tear_probability = 0.3;
+  uint64_t tear_sector_bytes = 0;
+};
+
+struct DiskStats {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t syncs = 0;
+  uint64_t injected_errors = 0;
+  uint64_t bit_flips = 0;
+  uint64_t crashes = 0;
+  uint64_t torn_writes = 0;
+  uint64_t dropped_writes = 0;
+};
+
+class SimDisk : public core::Disk {
+ public:
+  // `clock` must outlive the disk; it is used to charge I/O latency (sync).
+  SimDisk(core::Clock& clock, core::Random random);
+  ~SimDisk() override;
+
+  core::Result<std::unique_ptr<core::File>> open(const std::string& path, core::OpenMode mode) override;
+  core::Status remove(const std::string& path) override;
+  core::Status rename(const std::string& from, const std::string& to) override;
+  core::Result<std::vector<std::string>> list(const std::string& dir) override;
+  core::Status make_dirs(const std::string& dir) override;
+  core::Status sync_dir(const std::string& dir) override;
+  core::Result<bool> exists(const std::string& path) override;
+
+  // Applies the crash model. Files opened before the crash fail every later
+  // call with IoError ("stale handle"). Call only while no fiber of the
+  // owning process can touch the disk (its fibers are dead).
+  void crash();
+  void set_faults(const DiskFaults& faults);
+  const DiskFaults& faults() const;
+  // Flips one random bit of one random durable byte (of a random file
+  // matching `path_prefix`, if any). Returns false when no file has data.
+  bool flip_random_bit(const std::string& path_prefix = "");
+  // Flips bit `bit` (0..7) of the durable byte at `offset` of `path` (and of
+  // its volatile view). Returns false if the file or byte does not exist.
+  // For tests that need an exact fault.
+  bool flip_bit(const std::string& path, uint64_t offset, int bit);
+  const DiskStats& stats() const;
+  // Total bytes held (volatile view), for capacity checks and reports.
+  uint64_t used_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel::sim
