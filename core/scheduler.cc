@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
 #include <cstdio>
@@ -93,7 +94,8 @@ Scheduler::Scheduler(size_t stack_bytes) : stacks_(std::make_unique<StackPool>(s
 
 Scheduler::~Scheduler() {
   KEEL_ASSERT(!in_fiber());
-  while (!fibers_.empty()) destroy(fibers_.begin()->second.get());
+  // Youngest first, as in kill_group.
+  while (!fibers_.empty()) destroy(std::prev(fibers_.end())->second.get());
 }
 
 FiberId Scheduler::spawn(ProcessId group, std::string name, std::function<void()> fn) {
@@ -214,6 +216,12 @@ void Scheduler::destroy(Fiber* f) {
   fibers_.erase(f->id);
 }
 
+void Scheduler::kill(FiberId id) {
+  KEEL_ASSERT_MSG(!in_fiber() || current_->id != id, "a fiber cannot kill itself");
+  auto it = fibers_.find(id);
+  if (it != fibers_.end()) destroy(it->second.get());
+}
+
 void Scheduler::kill_group(ProcessId group) {
   KEEL_ASSERT_MSG(!in_fiber() || current_->group != group, "a process cannot kill its own fibers");
   // Collect first: unwinding destructors may spawn or unpark.
@@ -221,6 +229,9 @@ void Scheduler::kill_group(ProcessId group) {
   for (auto& [id, f] : fibers_) {
     if (f->group == group) doomed.push_back(id);
   }
+  // Youngest first: a fiber usually borrows objects from the stack of the
+  // fiber that spawned it, so children must unwind before their parents.
+  std::reverse(doomed.begin(), doomed.end());
   for (FiberId id : doomed) {
     auto it = fibers_.find(id);
     if (it != fibers_.end()) destroy(it->second.get());

@@ -72,7 +72,13 @@ class Scheduler {
   // A no-op for a fiber that no longer exists, so stale wake-ups are harmless.
   void unpark(FiberId id);
 
-  // Destroys every fiber of `group`, unwinding their stacks, in spawn order.
+  // Destroys one fiber, unwinding its stack. A no-op for a fiber that is
+  // gone. Precondition: `id` is not the running fiber.
+  void kill(FiberId id);
+  bool exists(FiberId id) const { return fibers_.count(id) != 0; }
+
+  // Destroys every fiber of `group`, unwinding their stacks, youngest first
+  // (children borrow from their parents' stacks, so they must go first).
   // Precondition: not called from a fiber of `group`.
   void kill_group(ProcessId group);
   // While paused, a group's ready fibers are not run (a SIGSTOPped process).

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds keel and runs every test: the determinism lint, the unit, property
+# and simulation tests (ctest), the same tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer, a sweep of simulation seeds and the
+# determinism self-check. Exits non-zero on the first failure.
+#
+#   ci/test.sh            everything
+#   KEEL_JOBS=N           parallel build and test jobs (default: cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${KEEL_JOBS:-$(nproc)}
+SEEDS=${KEEL_SIM_SEEDS:-200}
+
+bash ci/install-deps.sh
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/keel-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "determinism lint"
+python3 ci/lint_determinism.py
+
+step "build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$JOBS"
+
+step "tests"
+(cd build && ctest -j "$JOBS" --output-on-failure --timeout 900)
+
+step "simulation: $SEEDS seeds of each workload, and the determinism check"
+for w in $(build/cmd/keel-sim --list-workloads); do
+  build/cmd/keel-sim --workload "$w" --seeds "1..$SEEDS" --jobs "$JOBS"
+  build/cmd/keel-sim --workload "$w" --seeds 1..5 --check-determinism >/dev/null
+done
+
+step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$JOBS"
+
+step "tests under the sanitizers (all but [slow])"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest -j "$JOBS" --output-on-failure --timeout 900 -LE slow)
+
+step "simulation seeds under the sanitizers"
+for w in $(build-asan/cmd/keel-sim --list-workloads); do
+  build-asan/cmd/keel-sim --workload "$w" --seeds 1..20 --jobs "$JOBS"
+done
+
+echo
+echo "all tests passed"

@@ -1,0 +1,270 @@
+// keel-sim: runs seeded simulations of a whole keel cluster and its clients.
+//
+//   keel-sim --seed 42                 one run; PASS/FAIL, digest, stats
+//   keel-sim --seeds 1..500 --jobs 2   a sweep; each seed in its own child
+//                                      process, so a failed assertion is a
+//                                      reported failure, not a dead sweep
+//   keel-sim --seed 42 --check-determinism   the run twice; digests compared
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/run.h"
+
+namespace {
+
+using keel::sim::RunOptions;
+using keel::sim::RunResult;
+
+// Set before each in-process run so that a failed assertion names its seed.
+// A static is acceptable here: cmd/ is a composition root, and this is read
+// only by the SIGABRT handler.
+volatile sig_atomic_t g_current_seed_valid = 0;
+uint64_t g_current_seed = 0;
+
+void on_abort(int) {
+  if (g_current_seed_valid != 0) {
+    char buf[96];
+    const int n = std::snprintf(buf, sizeof buf, "keel-sim: assertion failure with --seed %" PRIu64 "\n",
+                                g_current_seed);
+    if (n > 0) (void)!::write(2, buf, static_cast<size_t>(n));
+  }
+  std::signal(SIGABRT, SIG_DFL);
+  std::abort();
+}
+
+bool parse_range(const std::string& text, uint64_t* from, uint64_t* to) {
+  const size_t dots = text.find("..");
+  if (dots == std::string::npos) return false;
+  char* end = nullptr;
+  *from = std::strtoull(text.c_str(), &end, 10);
+  if (end != text.c_str() + dots) return false;
+  *to = std::strtoull(text.c_str() + dots + 2, &end, 10);
+  return *end == '\0' && *from <= *to;
+}
+
+void print_human(const RunResult& r, const RunOptions& options) {
+  std::printf("%s seed=%" PRIu64 " workload=%s digest=%016" PRIx64 " events=%" PRIu64
+              " sim=%.1fs wall=%.2fs (%.0fx) ops ok=%" PRIu64 " fail=%" PRIu64 " unknown=%" PRIu64 "\n",
+              r.pass ? "PASS" : "FAIL", r.seed, r.workload.c_str(), r.digest, r.events, r.sim_seconds,
+              r.wall_seconds, r.wall_seconds > 0 ? r.sim_seconds / r.wall_seconds : 0.0, r.ops_ok, r.ops_failed,
+              r.ops_indeterminate);
+  std::printf("  swarm: %s\n", r.swarm.c_str());
+  std::string faults;
+  for (auto& [k, v] : r.faults) faults += k + "=" + std::to_string(v) + " ";
+  std::printf("  faults: %s\n", faults.empty() ? "none" : faults.c_str());
+  for (auto& v : r.violations) std::printf("  VIOLATION: %s\n", v.c_str());
+  if (!r.detail.empty()) std::printf("%s\n", r.detail.c_str());
+  if (!r.pass) std::printf("  repro: %s\n", r.repro(options).c_str());
+}
+
+RunResult run_one(RunOptions options, uint64_t seed) {
+  options.seed = seed;
+  g_current_seed = seed;
+  g_current_seed_valid = 1;
+  RunResult r = keel::sim::run_simulation(options);
+  g_current_seed_valid = 0;
+  return r;
+}
+
+struct Child {
+  pid_t pid;
+  uint64_t seed;
+  int result_fd;
+  std::string stderr_path;
+};
+
+// Runs every seed of [from, to] in child processes, `jobs` at a time.
+int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool json) {
+  const uint64_t total = to - from + 1;
+  uint64_t next = from;
+  uint64_t done = 0;
+  uint64_t events = 0;
+  double sim_seconds = 0;
+  std::vector<std::pair<uint64_t, std::string>> failures;
+  std::deque<Child> running;
+  const bool progress = ::isatty(2) != 0 && !json;
+  const auto start = std::chrono::steady_clock::now();
+
+  auto launch = [&](uint64_t seed) {
+    int fds[2];
+    if (::pipe(fds) != 0) {
+      std::perror("pipe");
+      std::exit(2);
+    }
+    char path[] = "/tmp/keel-sim-stderr-XXXXXX";
+    const int err_fd = ::mkstemp(path);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      if (err_fd >= 0) ::dup2(err_fd, 2);
+      RunResult r = run_one(options, seed);
+      const std::string line = r.to_json() + "\n";
+      (void)!::write(fds[1], line.data(), line.size());
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    if (err_fd >= 0) ::close(err_fd);
+    running.push_back(Child{pid, seed, fds[0], path});
+  };
+
+  while (done < total) {
+    while (static_cast<int>(running.size()) < jobs && next <= to) launch(next++);
+    Child child = running.front();
+    running.pop_front();
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(child.result_fd, buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(child.result_fd);
+    int status = 0;
+    ::waitpid(child.pid, &status, 0);
+    ++done;
+    const bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 || out.empty();
+    std::string tail;
+    if (FILE* f = std::fopen(child.stderr_path.c_str(), "r")) {
+      std::string all;
+      while (size_t n = std::fread(buf, 1, sizeof buf, f)) all.append(buf, n);
+      std::fclose(f);
+      tail = all.size() > 600 ? all.substr(all.size() - 600) : all;
+    }
+    ::unlink(child.stderr_path.c_str());
+    RunOptions o = options;
+    o.seed = child.seed;
+    RunResult repro_only;
+    repro_only.seed = child.seed;
+    if (crashed) {
+      std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status)) : "no result";
+      failures.push_back({child.seed, "crashed (" + why + "): " + tail + "\n    repro: " + repro_only.repro(o)});
+      if (json) {
+        std::printf("{\"seed\":%" PRIu64 ",\"result\":\"fail\",\"violations\":[\"crashed: %s\"]}\n", child.seed,
+                    why.c_str());
+      }
+    } else {
+      if (json) std::fputs(out.c_str(), stdout);
+      if (out.find("\"result\":\"fail\"") != std::string::npos) {
+        failures.push_back({child.seed, out.substr(0, out.size() - 1) + "\n    repro: " + repro_only.repro(o)});
+      }
+      const size_t e = out.find("\"events\":");
+      if (e != std::string::npos) events += std::strtoull(out.c_str() + e + 9, nullptr, 10);
+      const size_t s = out.find("\"sim_seconds\":");
+      if (s != std::string::npos) sim_seconds += std::strtod(out.c_str() + s + 14, nullptr);
+    }
+    if (progress) {
+      const int width = 40;
+      const int filled = static_cast<int>(width * done / total);
+      std::fprintf(stderr, "\r[%.*s%*s] %" PRIu64 "/%" PRIu64 " seeds, %zu failed", filled,
+                   "########################################", width - filled, "", done, total, failures.size());
+      std::fflush(stderr);
+    }
+  }
+  if (progress) std::fputc('\n', stderr);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!json) {
+    std::printf("%" PRIu64 " seeds, %zu failed, %" PRIu64 " events, %.0f simulated s in %.1f wall s (%.1f seeds/min)\n",
+                total, failures.size(), events, sim_seconds, wall, wall > 0 ? total * 60.0 / wall : 0.0);
+    for (auto& [seed, text] : failures) std::printf("FAIL seed %" PRIu64 ": %s\n", seed, text.c_str());
+  }
+  return failures.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"keel-sim: seeded simulation of a keel cluster under faults"};
+  RunOptions options;
+  std::string seed_text;
+  std::string seeds_text;
+  int jobs = 1;
+  bool json = false;
+  bool check_determinism = false;
+  bool no_faults = false;
+  double fault_seconds = options.fault_window.seconds_f();
+  double liveness_seconds = options.liveness_window.seconds_f();
+  auto* seed_opt = app.add_option("--seed", options.seed, "run one seed");
+  app.add_option("--seeds", seeds_text, "run a range of seeds, A..B (each in a child process)");
+  app.add_option("--jobs", jobs, "child processes at once in a sweep")->check(CLI::Range(1, 64));
+  app.add_flag("--json", json, "print one JSON object per seed");
+  app.add_flag("--check-determinism", check_determinism, "run each seed twice and compare digests");
+  std::string workloads;
+  for (auto& w : keel::sim::workload_names()) workloads += (workloads.empty() ? "" : "|") + w;
+  app.add_option("--workload", options.workload, "workload: " + workloads);
+  app.add_option("--nodes", options.nodes, "cluster size")->check(CLI::Range(1, 9));
+  app.add_option("--clients", options.clients, "client hosts")->check(CLI::Range(1, 64));
+  app.add_flag("--no-faults", no_faults, "run without the nemesis");
+  app.add_option("--fault-seconds", fault_seconds, "simulated seconds of faults")->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--liveness-seconds", liveness_seconds, "simulated seconds allowed after the heal")
+      ->check(CLI::Range(1.0, 3600.0));
+  app.add_option("--trace", options.trace_path, "write the event trace as JSON lines to FILE");
+  app.add_option("--bug", options.bug, "test only: enable a planted protocol bug");
+  bool list_workloads = false;
+  app.add_flag("--list-workloads", list_workloads, "print the workload names, one per line");
+  CLI11_PARSE(app, argc, argv);
+  if (list_workloads) {
+    for (auto& w : keel::sim::workload_names()) std::printf("%s\n", w.c_str());
+    return 0;
+  }
+  (void)seed_opt;
+  options.faults = !no_faults;
+  options.fault_window = keel::core::Duration::millis(static_cast<int64_t>(fault_seconds * 1000));
+  options.liveness_window = keel::core::Duration::millis(static_cast<int64_t>(liveness_seconds * 1000));
+  if (keel::sim::make_scenario(options.workload) == nullptr) {
+    std::fprintf(stderr, "keel-sim: unknown workload '%s' (choose %s)\n", options.workload.c_str(), workloads.c_str());
+    return 2;
+  }
+  std::signal(SIGABRT, on_abort);
+
+  if (!seeds_text.empty()) {
+    uint64_t from = 0;
+    uint64_t to = 0;
+    if (!parse_range(seeds_text, &from, &to)) {
+      std::fprintf(stderr, "keel-sim: --seeds takes A..B with A <= B, got '%s'\n", seeds_text.c_str());
+      return 2;
+    }
+    if (check_determinism) {
+      int bad = 0;
+      for (uint64_t s = from; s <= to; ++s) {
+        const RunResult a = run_one(options, s);
+        const RunResult b = run_one(options, s);
+        if (a.digest != b.digest || a.events != b.events) {
+          std::printf("NONDETERMINISTIC seed %" PRIu64 ": %016" PRIx64 " vs %016" PRIx64 "\n", s, a.digest, b.digest);
+          ++bad;
+        }
+      }
+      std::printf("determinism: %" PRIu64 " seeds, %d differ\n", to - from + 1, bad);
+      if (bad != 0) return 1;
+    }
+    return sweep(options, from, to, jobs, json);
+  }
+
+  const RunResult r = run_one(options, options.seed);
+  if (json) {
+    std::printf("%s\n", r.to_json().c_str());
+  } else {
+    print_human(r, options);
+  }
+  int rc = r.pass ? 0 : 1;
+  if (check_determinism) {
+    const RunResult again = run_one(options, options.seed);
+    const bool same = again.digest == r.digest && again.events == r.events;
+    std::printf("determinism: %s (%016" PRIx64 " / %016" PRIx64 ")\n", same ? "same digest" : "DIGESTS DIFFER",
+                r.digest, again.digest);
+    if (!same) rc = 1;
+  }
+  return rc;
+}

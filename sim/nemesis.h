@@ -1,0 +1,83 @@
+// Nemesis: the seeded fault schedule of one simulated run.
+//
+// Swarm testing: each seed enables a random subset of the allowed fault
+// kinds, each at a random intensity, so that some seeds hammer one fault and
+// others mix several. Faults start within the fault window; each undoes
+// itself after a drawn duration. At the window's end heal() repairs
+// everything: the network heals, clogs clear, disk faults stop, paused hosts
+// resume and down hosts restart — from then on the system must make progress.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/time.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+
+enum class FaultKind : uint8_t {
+  kPartition,   // a random split of the nodes
+  kIsolate,     // one node cut off from every host
+  kOneWay,      // one direction of one link blocked
+  kClog,        // latency spike on a link
+  kReset,       // an established connection broken
+  kCrash,       // power loss (unsynced writes kept/dropped/torn), then restart
+  kKill,        // SIGKILL (page cache survives), then restart
+  kPause,       // SIGSTOP, then SIGCONT
+  kDiskErrors,  // EIO on reads/writes/syncs of one node for a while
+  kSlowDisk,    // slow syncs on one node for a while
+  kClockDrift,  // a node's clock rate changes (within the world's bound)
+  kBitFlip,     // a bit of durable data flips
+};
+
+const char* fault_name(FaultKind kind);
+// Every kind, in declaration order.
+std::vector<FaultKind> all_fault_kinds();
+
+struct SwarmConfig {
+  // Kinds this seed uses, each with its mean interval between injections.
+  std::map<FaultKind, core::Duration> mean_interval;
+
+  // Draws a non-empty subset of `allowed` with random intensities.
+  static SwarmConfig draw(core::Random& random, const std::vector<FaultKind>& allowed);
+  std::string describe() const;
+};
+
+class Nemesis {
+ public:
+  // `nodes` are the hosts that faults target; `everyone` are all hosts (for
+  // isolating a node from clients too).
+  Nemesis(World& world, std::vector<HostId> nodes, std::vector<HostId> everyone, SwarmConfig swarm,
+          core::Random random);
+
+  // Schedules injections in [start, end) and heal() at `end`.
+  void schedule(core::Instant start, core::Instant end);
+  // Repairs every fault now.
+  void heal();
+  // Injections so far, by fault name.
+  const std::map<std::string, uint64_t>& counts() const { return counts_; }
+  const SwarmConfig& swarm() const { return swarm_; }
+
+ private:
+  void inject(FaultKind kind);
+  void arm(FaultKind kind, core::Instant end);
+  HostId pick_node();
+  std::vector<std::string> names(const std::vector<HostId>& hosts) const;
+
+  World& world_;
+  std::vector<HostId> nodes_;
+  std::vector<HostId> everyone_;
+  SwarmConfig swarm_;
+  core::Random random_;
+  std::map<std::string, uint64_t> counts_;
+  bool healed_ = false;
+  // Disk fault settings to restore per host.
+  std::map<HostId, DiskFaults> normal_disk_;
+};
+
+}  // namespace keel::sim

@@ -1,0 +1,129 @@
+#include "sim/run.h"
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+
+#include "core/assert.h"
+#include "sim/network.h"
+
+namespace keel::sim {
+
+using core::Duration;
+using core::Instant;
+
+std::string RunResult::to_json() const {
+  std::string out = "{\"seed\":" + std::to_string(seed);
+  out += ",\"workload\":\"";
+  core::append_json_escaped(out, workload);
+  out += "\",\"result\":\"";
+  out += pass ? "pass" : "fail";
+  char digest_hex[32];
+  std::snprintf(digest_hex, sizeof digest_hex, "%016" PRIx64, digest);
+  out += "\",\"digest\":\"";
+  out += digest_hex;
+  out += "\",\"events\":" + std::to_string(events);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f", sim_seconds);
+  out += ",\"sim_seconds\":";
+  out += buf;
+  std::snprintf(buf, sizeof buf, "%.3f", wall_seconds);
+  out += ",\"wall_seconds\":";
+  out += buf;
+  out += ",\"swarm\":\"";
+  core::append_json_escaped(out, swarm);
+  out += "\",\"faults\":{";
+  bool first = true;
+  for (auto& [k, v] : faults) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"" + k + "\":" + std::to_string(v);
+  }
+  out += "},\"ops\":{\"ok\":" + std::to_string(ops_ok) + ",\"fail\":" + std::to_string(ops_failed) +
+         ",\"indeterminate\":" + std::to_string(ops_indeterminate) + "}";
+  out += ",\"violations\":[";
+  first = true;
+  for (auto& v : violations) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"";
+    core::append_json_escaped(out, v);
+    out += "\"";
+  }
+  out += "]}";
+  return out;
+}
+
+std::string RunResult::repro(const RunOptions& options) const {
+  std::string cmd = "keel-sim --seed " + std::to_string(seed) + " --workload " + options.workload +
+                    " --nodes " + std::to_string(options.nodes);
+  if (!options.faults) cmd += " --no-faults";
+  if (!options.bug.empty()) cmd += " --bug " + options.bug;
+  return cmd;
+}
+
+RunResult run_simulation(const RunOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  RunResult result;
+  result.seed = options.seed;
+  result.workload = options.workload;
+
+  auto scenario = make_scenario(options.workload);
+  KEEL_ASSERT_MSG(scenario != nullptr, "unknown workload (validate before calling run_simulation)");
+
+  World world(options.seed);
+  FILE* trace_file = nullptr;
+  if (!options.trace_path.empty()) {
+    trace_file = std::fopen(options.trace_path.c_str(), "w");
+    if (trace_file != nullptr) {
+      world.trace_log().set_log_level(core::LogLevel::kDebug);
+      world.trace_log().set_sink([trace_file](std::string_view line) {
+        std::fwrite(line.data(), 1, line.size(), trace_file);
+        std::fputc('\n', trace_file);
+      });
+    } else {
+      result.violation("cannot open trace file " + options.trace_path);
+    }
+  }
+  world.tracer().event("run.start", {{"seed", options.seed}, {"workload", options.workload}});
+
+  scenario->setup(world, options);
+  core::Random nemesis_random = world.random().fork("nemesis");
+  SwarmConfig swarm;
+  if (options.faults) swarm = SwarmConfig::draw(nemesis_random, scenario->allowed_faults());
+  result.swarm = swarm.describe();
+  Nemesis nemesis(world, scenario->nodes(), scenario->hosts(), swarm, nemesis_random.fork("inject"));
+  // A process that exits is restarted by its supervisor after a pause.
+  world.set_on_exit([&world](HostId h) {
+    world.after(Duration::millis(500), [&world, h] {
+      if (world.host_state(h) == HostState::kDown) world.start(h);
+    });
+  });
+  for (HostId h : scenario->hosts()) world.start(h);
+
+  const Instant heal_at = Instant() + options.fault_window;
+  nemesis.schedule(Instant() + Duration::millis(500), heal_at);
+  world.run_until(heal_at);
+  nemesis.heal();
+  scenario->on_healed(world);
+  world.run_until(heal_at + options.liveness_window, [&] { return scenario->finished(); });
+  if (!scenario->finished()) {
+    result.violation("liveness: the workload did not finish within " + options.liveness_window.to_string() +
+                     " after the faults healed");
+  }
+  scenario->report(world, result);
+
+  result.faults = nemesis.counts();
+  result.digest = world.trace_log().digest();
+  result.events = world.events_run();
+  result.sim_seconds = static_cast<double>(world.now().ns()) / 1e9;
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (trace_file != nullptr) {
+    world.trace_log().set_sink(nullptr);
+    std::fclose(trace_file);
+  }
+  return result;
+}
+
+}  // namespace keel::sim

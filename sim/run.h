@@ -1,0 +1,89 @@
+// One seeded simulation run: a scenario (cluster + workload + checkers),
+// the nemesis, the liveness phase, and the result keel-sim prints.
+//
+// Phases, all in virtual time:
+//   [0, fault_window)         clients issue operations; the nemesis injects
+//                             faults (unless faults are off)
+//   fault_window              everything heals; clients stop starting new
+//                             operations but finish the ones in flight
+//   [.., + liveness_window)   every pending operation must complete and the
+//                             scenario's final checks must run, else FAIL
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/time.h"
+#include "sim/nemesis.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+
+struct RunOptions {
+  uint64_t seed = 1;
+  std::string workload = "demo";
+  int nodes = 3;
+  int clients = 3;
+  core::Duration fault_window = core::Duration::seconds(20);
+  core::Duration liveness_window = core::Duration::seconds(30);
+  bool faults = true;
+  // Write every trace event and log line as JSON to this file.
+  std::string trace_path;
+  // Test-only: a protocol bug for the checkers to catch (scenario-defined).
+  std::string bug;
+};
+
+struct RunResult {
+  uint64_t seed = 0;
+  std::string workload;
+  bool pass = true;
+  uint64_t digest = 0;
+  uint64_t events = 0;
+  double sim_seconds = 0;
+  double wall_seconds = 0;
+  std::string swarm;
+  std::map<std::string, uint64_t> faults;
+  std::vector<std::string> violations;
+  uint64_t ops_ok = 0;
+  uint64_t ops_failed = 0;
+  uint64_t ops_indeterminate = 0;
+  // Extra human-readable detail for a failure (history slices).
+  std::string detail;
+
+  void violation(std::string what) {
+    pass = false;
+    violations.push_back(std::move(what));
+  }
+  std::string to_json() const;
+  // A one-line command that reproduces this run.
+  std::string repro(const RunOptions& options) const;
+};
+
+// A workload on a cluster, with its checkers.
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  // Adds the node and client hosts to `world` (not started).
+  virtual void setup(World& world, const RunOptions& options) = 0;
+  virtual std::vector<HostId> nodes() const = 0;
+  virtual std::vector<HostId> hosts() const = 0;
+  virtual std::vector<FaultKind> allowed_faults() const = 0;
+  // Called once the fault window has closed and everything is healed.
+  virtual void on_healed(World& world) = 0;
+  // True once the clients have finished and the final checks have run.
+  virtual bool finished() const = 0;
+  // Fills in violations and counters. Called at the end of the run.
+  virtual void report(World& world, RunResult& result) = 0;
+};
+
+// Names accepted by make_scenario, for --help and errors.
+std::vector<std::string> workload_names();
+// nullptr for an unknown workload name.
+std::unique_ptr<Scenario> make_scenario(const std::string& workload);
+
+RunResult run_simulation(const RunOptions& options);
+
+}  // namespace keel::sim

@@ -1,0 +1,12 @@
+#include "sim/scenarios.h"
+
+namespace keel::sim {
+
+std::vector<std::string> workload_names() { return {"demo"}; }
+
+std::unique_ptr<Scenario> make_scenario(const std::string& workload) {
+  if (workload == "demo") return make_demo_scenario();
+  return nullptr;
+}
+
+}  // namespace keel::sim
