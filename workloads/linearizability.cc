@@ -107,6 +107,22 @@ class Search {
     word_count_.assign(words_ + 1, 0);
     zobrist_.resize(n_);
     for (uint32_t i = 0; i < n_; ++i) zobrist_[i] = mix64(0x6b65656cull + i);
+    // Symmetry breaking. Two indeterminate operations with the same effect
+    // (e.g. two unanswered INCRBY 1) are interchangeable: both may be placed
+    // anywhere after their invocations, so any linearization that places the
+    // later-invoked one first stays valid with the two swapped. Only the
+    // order "earlier-invoked first" is explored, which turns 2^k subsets of k
+    // such operations into k + 1 counts.
+    previous_twin_.assign(n_, kNone);
+    std::map<std::tuple<uint8_t, int64_t, int64_t>, uint32_t> last_of_signature;
+    for (uint32_t i = 0; i < n_; ++i) {
+      if (ops[i]->effective_complete_time() != kInstantInfinity) continue;
+      auto [it, inserted] = last_of_signature.try_emplace(model.signature(i), i);
+      if (!inserted) {
+        previous_twin_[i] = it->second;
+        it->second = i;
+      }
+    }
   }
 
   // The call/return entries in time order (node ids 1..2n).
@@ -132,6 +148,10 @@ class Search {
       }
       if (node_is_call_[node]) {
         uint32_t op = node_op_[node];
+        if (previous_twin_[op] != kNone && !is_set(previous_twin_[op])) {
+          node = next_[node];
+          continue;
+        }
         std::optional<int64_t> after = model_.step(op, state);
         if (after) {
           set_bit(op);
@@ -177,6 +197,7 @@ class Search {
 
  private:
   static constexpr uint32_t kHead = 0;
+  static constexpr uint32_t kNone = UINT32_MAX;
 
   void build_entries(const std::vector<const Operation*>& ops) {
     struct Event {
@@ -289,6 +310,7 @@ class Search {
   bool any_bits_ = false;
   uint64_t set_hash_ = 0;
   std::vector<uint64_t> zobrist_;
+  std::vector<uint32_t> previous_twin_;
   Memo memo_;
 };
 

@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "core/status.h"
@@ -65,6 +66,14 @@ class KeyModel {
   // The state after applying operation i in `state`, or nullopt when the
   // operation's recorded outcome is impossible in `state`.
   std::optional<int64_t> step(size_t i, int64_t state) const;
+
+  // Two operations with equal signatures have identical effects in every
+  // state (same step kind and operands). The search uses this to avoid
+  // exploring interchangeable indeterminate operations in every order.
+  std::tuple<uint8_t, int64_t, int64_t> signature(size_t i) const {
+    const Step& s = steps_[i];
+    return {static_cast<uint8_t>(s.kind), s.a, s.b};
+  }
 
   // Readable state for reports: "nil", "\"v3\"" or "17".
   std::string state_string(int64_t state) const;

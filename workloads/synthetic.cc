@@ -152,7 +152,7 @@ std::vector<SyntheticStep> random_steps(core::Random& random, const SyntheticOpt
       s.kind = OpKind::kAppend;
     }
     s.choice = static_cast<uint32_t>(random.uniform(0, 1000));
-    s.delta = random.uniform_i64(1, 5);
+    s.delta = random.uniform_i64(1, std::max<int64_t>(1, options.delta_max));
     s.think = random.uniform_duration(core::Duration::zero(), options.think_max);
     s.lead = random.uniform_duration(core::Duration::zero(), options.latency_max);
     s.lag = random.uniform_duration(core::Duration::zero(), options.latency_max);

@@ -61,6 +61,7 @@ struct SyntheticOptions {
   uint32_t counter_keys = 0;   // the next keys: read, incr
   uint32_t append_keys = 0;    // the next keys: append
   uint64_t steps = 1000;
+  int64_t delta_max = 1;       // counter keys: INCRBY 1 .. delta_max
   double cas_fraction = 0.2;   // register keys: cas; the rest half reads, half writes
   double fail_fraction = 0.0;
   double indeterminate_fraction = 0.0;
