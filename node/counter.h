@@ -33,6 +33,9 @@ struct CounterConfig {
   std::vector<core::Address> client_addresses;
   // 0-based position of this node in the lists above.
   size_t self = 0;
+  // Test only: the node skips its fsync (a planted durability bug that the
+  // simulator must catch). Never set outside tests.
+  bool test_bug_skip_sync = false;
 };
 
 // Runs one counter node until its process dies, or returns after a fatal

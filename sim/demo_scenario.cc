@@ -28,8 +28,12 @@ class DemoScenario : public Scenario {
       config_.peer_addresses.push_back(core::Address{"n" + std::to_string(i), kPeerPort});
       config_.client_addresses.push_back(core::Address{"n" + std::to_string(i), kClientPort});
     }
+    if (!options.bug.empty() && options.bug != "skip-sync") {
+      violations_.push_back("unknown --bug '" + options.bug + "' for the demo (known: skip-sync)");
+    }
     for (int i = 0; i < options.nodes; ++i) {
       node::CounterConfig mine = config_;
+      mine.test_bug_skip_sync = options.bug == "skip-sync";
       mine.self = static_cast<size_t>(i);
       nodes_.push_back(world.add_host("n" + std::to_string(i + 1),
                                       [mine](core::Env& env) { node::run_counter_node(env, mine); }));
