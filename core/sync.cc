@@ -50,12 +50,19 @@ void WaitList::remove(FiberId id) {
 void WaitList::notify_one() {
   if (waiters_.empty()) return;
   const FiberId id = waiters_.front();
-  waiters_.pop_front();
+  waiters_.erase(waiters_.begin());
   sched_.unpark(id);
 }
 
 void WaitList::notify_all() {
-  std::deque<FiberId> all;
+  if (waiters_.empty()) return;
+  if (waiters_.size() == 1) {
+    const FiberId id = waiters_.front();
+    waiters_.clear();
+    sched_.unpark(id);
+    return;
+  }
+  std::vector<FiberId> all;
   all.swap(waiters_);
   for (FiberId id : all) sched_.unpark(id);
 }

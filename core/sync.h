@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "core/assert.h"
 #include "core/env.h"
@@ -41,7 +42,9 @@ class WaitList {
   void remove(FiberId id);
 
   Scheduler& sched_;
-  std::deque<FiberId> waiters_;
+  // FIFO; a vector because lists are short and a deque allocates even when
+  // empty.
+  std::vector<FiberId> waiters_;
 };
 
 // A single-assignment value handed from a producer to one consumer fiber.

@@ -1,13 +1,14 @@
 #include "net/frame.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 namespace keel::net {
 
 namespace {
 // Bytes asked of the stream per read when the buffer runs dry.
-constexpr size_t kReadChunkBytes = 64 * 1024;
+constexpr size_t kReadChunkBytes = 16 * 1024;
 }  // namespace
 
 void append_frame(core::Bytes& out, core::ByteView payload) {
@@ -26,27 +27,28 @@ core::Status write_frame(core::Stream& stream, core::ByteView payload) {
 }
 
 core::Result<bool> FrameReader::fill(size_t n) {
-  while (buffer_.size() - pos_ < n) {
-    if (pos_ > 0 && pos_ == buffer_.size()) {
-      buffer_.clear();
-      pos_ = 0;
-    } else if (pos_ > kReadChunkBytes) {
-      buffer_.erase(0, pos_);
-      pos_ = 0;
-    }
-    const size_t old = buffer_.size();
+  while (end_ - begin_ < n) {
     // Callers only ask for lengths they validated against frame_bytes_max_,
-    // so this reservation is bounded; each read asks for one chunk.
-    buffer_.reserve(pos_ + n);
-    const size_t want = kReadChunkBytes;
-    buffer_.resize(old + want);
-    auto r = stream_.read(buffer_.data() + old, want);
-    if (!r.is_ok()) {
-      buffer_.resize(old);
-      return r.status();
+    // so growth is bounded by it (plus one read chunk).
+    const size_t need = n + kReadChunkBytes;
+    if (capacity_ - begin_ < need) {
+      const size_t unread = end_ - begin_;
+      if (capacity_ < need) {
+        const size_t grown = std::max(need, std::min(capacity_ * 2, frame_bytes_max_ + kReadChunkBytes));
+        std::unique_ptr<char[]> bigger(new char[grown]);
+        if (unread > 0) std::memcpy(bigger.get(), buffer_.get() + begin_, unread);
+        buffer_ = std::move(bigger);
+        capacity_ = grown;
+      } else if (unread > 0) {
+        std::memmove(buffer_.get(), buffer_.get() + begin_, unread);
+      }
+      begin_ = 0;
+      end_ = unread;
     }
-    buffer_.resize(old + *r);
+    auto r = stream_.read(buffer_.get() + end_, capacity_ - end_);
+    if (!r.is_ok()) return r.status();
     if (*r == 0) return false;
+    end_ += *r;
   }
   return true;
 }
@@ -54,10 +56,10 @@ core::Result<bool> FrameReader::fill(size_t n) {
 core::Result<std::optional<core::Bytes>> FrameReader::next() {
   KEEL_TRY_ASSIGN(bool have_header, fill(kFrameHeaderBytes));
   if (!have_header) {
-    if (buffer_.size() == pos_) return std::optional<core::Bytes>();
+    if (end_ == begin_) return std::optional<core::Bytes>();
     return core::unavailable("stream ended inside a frame header");
   }
-  const char* h = buffer_.data() + pos_;
+  const char* h = buffer_.get() + begin_;
   const uint32_t magic = core::get_u32(h);
   const uint32_t length = core::get_u32(h + 4);
   const uint64_t check = core::get_u64(h + 8);
@@ -68,10 +70,11 @@ core::Result<std::optional<core::Bytes>> FrameReader::next() {
   }
   KEEL_TRY_ASSIGN(bool have_body, fill(kFrameHeaderBytes + length));
   if (!have_body) return core::unavailable("stream ended inside a frame");
-  core::ByteView payload(buffer_.data() + pos_ + kFrameHeaderBytes, length);
+  core::ByteView payload(buffer_.get() + begin_ + kFrameHeaderBytes, length);
   if (core::checksum64(payload) != check) return core::corruption("frame checksum mismatch");
   core::Bytes out(payload);
-  pos_ += kFrameHeaderBytes + length;
+  begin_ += kFrameHeaderBytes + length;
+  if (begin_ == end_) begin_ = end_ = 0;
   ++frames_;
   return std::optional<core::Bytes>(std::move(out));
 }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "core/bytes.h"
@@ -50,8 +51,12 @@ class FrameReader {
 
   core::Stream& stream_;
   size_t frame_bytes_max_;
-  core::Bytes buffer_;
-  size_t pos_ = 0;
+  // Unread bytes are buffer_[begin_, end_). Not zero-filled on growth: a
+  // read fills what it reports.
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_ = 0;
+  size_t begin_ = 0;
+  size_t end_ = 0;
   uint64_t frames_ = 0;
 };
 
