@@ -61,10 +61,10 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
           op = history.invoke_read(id, key, history_now());
           reply = client.call({"GET", key});
           fate = fate_of(reply);
-          if (fate == Fate::kOk && reply->type != Type::kBulk && reply->type != Type::kNull) fate = Fate::kUnknown;
+          if (fate == Fate::kOk && reply->type != Type::kBulkString && reply->type != Type::kNull) fate = Fate::kUnknown;
           if (fate == Fate::kOk) {
             std::optional<std::string> v;
-            if (reply->type == Type::kBulk) v = reply->str;
+            if (reply->type == Type::kBulkString) v = reply->str;
             if (v) last_seen[key] = *v;
             history.complete_read(op, history_now(), v);
           }
@@ -89,7 +89,7 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
           fate = fate_of(reply);
           if (fate == Fate::kOk) {
             std::optional<std::string> v;
-            if (reply->type == Type::kBulk) v = reply->str;
+            if (reply->type == Type::kBulkString) v = reply->str;
             history.complete_read(op, history_now(), v);
           }
         } else {
@@ -129,9 +129,9 @@ core::Result<FinalState> read_final_state(core::Env& env, RespClient& client, co
     for (;;) {
       if (give_up()) return core::deadline_exceeded("final read of " + key + " did not succeed in time");
       auto reply = client.call({"GET", key});
-      if (reply.is_ok() && (reply->type == Type::kBulk || reply->type == Type::kNull)) {
+      if (reply.is_ok() && (reply->type == Type::kBulkString || reply->type == Type::kNull)) {
         std::optional<std::string> v;
-        if (reply->type == Type::kBulk) v = reply->str;
+        if (reply->type == Type::kBulkString) v = reply->str;
         if (config.workload == KvWorkload::kUniqueWrites) {
           state.elements[key] = v ? split_elements(*v, ',') : std::vector<std::string>();
         } else {
