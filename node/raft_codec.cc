@@ -1,0 +1,152 @@
+#include "node/raft_codec.h"
+
+#include "net/capnp_codec.h"
+#include "net/raft.capnp.h"
+
+namespace keel::node {
+
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Message;
+using consensus::MessageType;
+using core::LogIndex;
+using core::NodeId;
+using core::Term;
+
+namespace {
+
+constexpr uint8_t kMessageTypeMax = static_cast<uint8_t>(MessageType::kReadIndexResponse);
+constexpr uint8_t kEntryTypeMax = static_cast<uint8_t>(EntryType::kNoop);
+
+void set_config(RaftConfig::Builder b, const consensus::ConfigState& c) {
+  auto put = [](auto list, const std::set<NodeId>& ids) {
+    unsigned i = 0;
+    for (NodeId id : ids) list.set(i++, id.value());
+  };
+  put(b.initVoters(static_cast<unsigned>(c.voters.size())), c.voters);
+  put(b.initVotersOutgoing(static_cast<unsigned>(c.voters_outgoing.size())), c.voters_outgoing);
+  put(b.initLearners(static_cast<unsigned>(c.learners.size())), c.learners);
+}
+
+consensus::ConfigState get_config(RaftConfig::Reader r) {
+  consensus::ConfigState c;
+  for (uint32_t id : r.getVoters()) c.voters.insert(NodeId(id));
+  for (uint32_t id : r.getVotersOutgoing()) c.voters_outgoing.insert(NodeId(id));
+  for (uint32_t id : r.getLearners()) c.learners.insert(NodeId(id));
+  return c;
+}
+
+core::Bytes to_bytes(capnp::Data::Reader d) { return core::Bytes(reinterpret_cast<const char*>(d.begin()), d.size()); }
+
+capnp::Data::Reader as_data(const core::Bytes& b) {
+  return capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(b.data()), b.size());
+}
+
+}  // namespace
+
+core::Bytes encode_raft_message(const Message& msg) {
+  capnp::MallocMessageBuilder builder;
+  auto m = builder.initRoot<PeerFrame>().initRaft();
+  m.setType(static_cast<uint8_t>(msg.type));
+  m.setFrom(msg.from.value());
+  m.setTo(msg.to.value());
+  m.setTerm(msg.term.value());
+  m.setIndex(msg.index.value());
+  m.setLogTerm(msg.log_term.value());
+  auto entries = m.initEntries(static_cast<unsigned>(msg.entries.size()));
+  for (unsigned i = 0; i < msg.entries.size(); ++i) {
+    const Entry& e = msg.entries[i];
+    auto b = entries[i];
+    b.setTerm(e.term.value());
+    b.setIndex(e.index.value());
+    b.setType(static_cast<uint8_t>(e.type));
+    b.setData(as_data(e.data));
+  }
+  m.setCommit(msg.commit.value());
+  m.setReject(msg.reject);
+  m.setRejectHint(msg.reject_hint.value());
+  m.setTransfer(msg.transfer);
+  m.setRound(msg.round);
+  m.setContext(as_data(msg.context));
+  if (msg.snapshot) {
+    m.setHasSnapshot(true);
+    auto s = m.initSnapshot();
+    s.setIndex(msg.snapshot->meta.index.value());
+    s.setTerm(msg.snapshot->meta.term.value());
+    set_config(s.initConfig(), msg.snapshot->meta.config);
+    s.setData(as_data(msg.snapshot->data));
+  }
+  return net::encode_message(builder);
+}
+
+core::Bytes encode_peer_hello(const PeerHelloInfo& hello) {
+  capnp::MallocMessageBuilder builder;
+  auto h = builder.initRoot<PeerFrame>().initHello();
+  h.setFrom(hello.from.value());
+  h.setTo(hello.to.value());
+  h.setClusterProof(hello.cluster_proof);
+  h.setNonce(hello.nonce);
+  h.setClientAddress(hello.client_address);
+  return net::encode_message(builder);
+}
+
+core::Result<PeerFrameContents> decode_peer_frame(core::ByteView bytes) {
+  KEEL_TRY_ASSIGN(auto decoded, net::DecodedMessage::decode(bytes));
+  KEEL_TRY_ASSIGN(auto root, decoded->root<PeerFrame>());
+  PeerFrameContents out;
+  KEEL_TRY(net::guard_decode([&]() -> core::Status {
+    if (root.which() == PeerFrame::HELLO) {
+      auto h = root.getHello();
+      PeerHelloInfo info;
+      info.from = NodeId(h.getFrom());
+      info.to = NodeId(h.getTo());
+      info.cluster_proof = h.getClusterProof();
+      info.nonce = h.getNonce();
+      info.client_address = h.getClientAddress().cStr();
+      out.hello = std::move(info);
+      return core::Status::ok();
+    }
+    auto m = root.getRaft();
+    if (m.getType() > kMessageTypeMax) return core::invalid_argument("unknown raft message type");
+    Message msg;
+    msg.type = static_cast<MessageType>(m.getType());
+    msg.from = NodeId(m.getFrom());
+    msg.to = NodeId(m.getTo());
+    msg.term = Term(m.getTerm());
+    msg.index = LogIndex(m.getIndex());
+    msg.log_term = Term(m.getLogTerm());
+    for (auto e : m.getEntries()) {
+      if (e.getType() > kEntryTypeMax) return core::invalid_argument("unknown raft entry type");
+      msg.entries.push_back(Entry{Term(e.getTerm()), LogIndex(e.getIndex()), static_cast<EntryType>(e.getType()),
+                                  to_bytes(e.getData())});
+    }
+    msg.commit = LogIndex(m.getCommit());
+    msg.reject = m.getReject();
+    msg.reject_hint = LogIndex(m.getRejectHint());
+    msg.transfer = m.getTransfer();
+    msg.round = m.getRound();
+    msg.context = to_bytes(m.getContext());
+    if (m.getHasSnapshot()) {
+      auto s = m.getSnapshot();
+      consensus::Snapshot snap;
+      snap.meta.index = LogIndex(s.getIndex());
+      snap.meta.term = Term(s.getTerm());
+      snap.meta.config = get_config(s.getConfig());
+      snap.data = to_bytes(s.getData());
+      msg.snapshot = std::move(snap);
+    }
+    out.raft = std::move(msg);
+    return core::Status::ok();
+  }));
+  return out;
+}
+
+uint64_t cluster_proof(std::string_view secret, NodeId from, NodeId to, uint64_t nonce) {
+  core::Bytes b(secret);
+  core::put_u32(b, from.value());
+  core::put_u32(b, to.value());
+  core::put_u64(b, nonce);
+  return core::checksum64(b, 0x6b65656c2d706565ULL);
+}
+
+}  // namespace keel::node
