@@ -61,6 +61,31 @@ class FiberHarness {
   core::Scheduler& fibers() { return fibers_; }
   ManualClock& clock() { return clock_; }
 
+  // Runs `fn` in a fiber, but only until `timer_fires_max` timers have
+  // fired (each sync of a SimDisk sleeps on one): then the fiber is killed,
+  // as a crash would kill it, at that suspension point. Returns whether
+  // `fn` finished.
+  bool run_until_crash(const std::function<void()>& fn, size_t timer_fires_max) {
+    bool done = false;
+    const core::ProcessId group(2);
+    fibers_.spawn(group, "test-crashable", [&] {
+      fn();
+      done = true;
+    });
+    size_t fires = 0;
+    while (!done) {
+      fibers_.run_ready();
+      if (done) break;
+      if (fires == timer_fires_max) {
+        fibers_.kill_group(group);
+        return false;
+      }
+      KEEL_ASSERT_MSG(clock_.fire_next(), "test fiber is blocked with no timer pending");
+      ++fires;
+    }
+    return true;
+  }
+
   template <typename F>
   auto run(F fn) -> decltype(fn()) {
     using R = decltype(fn());
