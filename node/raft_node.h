@@ -1,0 +1,150 @@
+// RaftNode: drives a pure consensus::Raft on an Env and serves as the
+// Replicator of the key-value front end (v0.1: one group, whole keyspace).
+//
+// Fibers:
+//   raft.loop       the only fiber that touches the Raft object: ticks,
+//                   steps received messages, proposes, then handles each
+//                   Ready in order — persist (RaftStorage::save, one sync),
+//                   then send, then apply, then advance. Messages are
+//                   never sent before the state they depend on is durable.
+//   raft.accept / raft.peer-in   authenticated incoming peer connections
+//   raft.peer-out   one per peer: connects, authenticates, writes frames
+//
+// A fatal storage error (a failed sync: the page cache can no longer be
+// trusted) stops the node: run() returns and the process should exit.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "consensus/raft.h"
+#include "core/env.h"
+#include "core/fiber_group.h"
+#include "core/sync.h"
+#include "node/raft_storage.h"
+#include "node/replicator.h"
+#include "node/state_machine.h"
+
+namespace keel::node {
+
+struct MemberAddresses {
+  core::Address peer;    // Raft traffic
+  core::Address client;  // RESP, for -MOVED and CLUSTER SLOTS
+};
+
+struct RaftNodeOptions {
+  core::NodeId id;
+  // Every voter of the initial configuration, this node included.
+  std::map<core::NodeId, MemberAddresses> members;
+  // Peers prove knowledge of this secret when they connect.
+  std::string cluster_secret = "keel";
+  core::Duration tick_interval = core::Duration::millis(20);
+  // Raft's settings; `id` is filled in from `id` above.
+  consensus::Config raft;
+  std::string dir = "raft";
+  // Take a state-machine snapshot and compact the log once this many
+  // entries were applied past the last snapshot.
+  uint64_t snapshot_entries = 20000;
+  core::Duration proposal_timeout = core::Duration::seconds(5);
+  core::Duration read_timeout = core::Duration::seconds(2);
+  core::Duration connect_timeout = core::Duration::millis(500);
+  // Bounded queues: beyond these, new work is refused or messages dropped
+  // (Raft tolerates lost messages).
+  size_t inbox_messages_max = 8192;
+  size_t proposals_max = 8192;
+  size_t peer_queue_bytes_max = 64 * 1024 * 1024;
+  size_t frame_bytes_max = 256 * 1024 * 1024;
+};
+
+// Called after every handled Ready, and after each applied entry, so that a
+// simulator can check protocol invariants online.
+class RaftObserver {
+ public:
+  virtual ~RaftObserver() = default;
+  virtual void on_ready_handled(const consensus::Raft& raft) = 0;
+  virtual void on_applied(core::NodeId node, const consensus::Entry& entry) = 0;
+};
+
+class RaftNode : public Replicator {
+ public:
+  RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine);
+  ~RaftNode() override;
+  RaftNode(const RaftNode&) = delete;
+  RaftNode& operator=(const RaftNode&) = delete;
+
+  void set_observer(RaftObserver* observer) { observer_ = observer; }
+
+  // Loads storage and the state machine's position, starts listening and
+  // the fibers. Errors from storage (Corruption: refuse to start rather than
+  // lose acknowledged data). May suspend.
+  core::Status start();
+  // Blocks until the node stops (fatal error or stop()). May suspend.
+  core::Status wait();
+  void stop();
+
+  core::Result<core::Bytes> propose(core::Bytes command) override;
+  core::Status read_barrier(bool stale_ok) override;
+  ReadView& read_view() override { return state_machine_.read_view(); }
+
+  // Null before start().
+  const consensus::Raft* raft() const { return raft_.get(); }
+  bool is_leader() const;
+  std::optional<core::Address> leader_client_address() const;
+  // "key:value" lines for INFO replication.
+  std::string info_replication() const;
+  uint64_t applied_entries() const { return applied_entries_; }
+
+ private:
+  struct Waiter {
+    core::Term term;
+    std::shared_ptr<core::Promise<core::Bytes>> promise;
+  };
+  struct PendingProposal {
+    core::Bytes command;
+    std::shared_ptr<core::Promise<core::Bytes>> promise;
+  };
+  struct PeerLink;
+
+  void loop();
+  core::Status handle_ready();
+  void apply(const consensus::Entry& entry);
+  void send(consensus::Message msg);
+  core::Status maybe_compact();
+  void fail(const core::Status& status);
+  void accept_loop(core::Listener& listener);
+  void serve_peer(std::shared_ptr<core::Stream> stream);
+  void peer_out(PeerLink& link);
+  core::Status not_leader() const;
+
+  core::Env& env_;
+  RaftNodeOptions options_;
+  StateMachine& state_machine_;
+  RaftObserver* observer_ = nullptr;
+  std::unique_ptr<RaftStorage> storage_;
+  std::unique_ptr<consensus::Raft> raft_;
+  std::unique_ptr<core::Listener> listener_;
+
+  core::WaitList wakeup_;    // the loop waits here for work
+  core::WaitList applied_;   // readers wait here for the applied index
+  core::WaitList stopped_;
+  std::deque<consensus::Message> inbox_;
+  std::deque<PendingProposal> proposals_;
+  std::deque<std::pair<uint64_t, std::shared_ptr<core::Promise<core::LogIndex>>>> reads_;
+  std::map<uint64_t, std::shared_ptr<core::Promise<core::LogIndex>>> read_waiters_;
+  std::map<core::LogIndex, Waiter> waiters_;
+  std::map<core::NodeId, std::unique_ptr<PeerLink>> links_;
+  std::map<core::NodeId, core::Address> learned_client_addresses_;
+  std::deque<core::NodeId> unreachable_;
+  uint64_t next_read_id_ = 1;
+  uint64_t applied_entries_ = 0;
+  bool running_ = false;
+  core::Status failure_;
+  // Last: destroyed first, killing the fibers that use the members above.
+  core::FiberGroup fibers_;
+};
+
+}  // namespace keel::node

@@ -1,0 +1,128 @@
+#include "sim/raft_invariants.h"
+
+namespace keel::sim {
+
+namespace {
+
+uint64_t entry_hash(const consensus::Entry& e) {
+  core::Bytes b;
+  core::put_u64(b, e.term.value());
+  b.push_back(static_cast<char>(e.type));
+  b += e.data;
+  return core::checksum64(b);
+}
+
+std::string at(core::NodeId node, uint64_t index) {
+  return "node " + node.to_string() + " index " + std::to_string(index);
+}
+
+}  // namespace
+
+void RaftInvariants::violation(std::string what) {
+  if (violations_.size() < kViolationsMax) violations_.push_back(std::move(what));
+}
+
+void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft) {
+  ++checks_;
+  NodeState& st = nodes_[node];
+  if (st.incarnation != incarnation) {
+    st = NodeState();
+    st.incarnation = incarnation;
+  }
+  const uint64_t term = raft.term().value();
+  const uint64_t commit = raft.commit_index().value();
+  const uint64_t first = raft.first_index().value();
+  const uint64_t last = raft.last_index().value();
+
+  // R1: one leader per term.
+  const bool leader = raft.role() == consensus::Role::kLeader;
+  if (leader) {
+    auto [it, fresh] = leaders_.emplace(term, node);
+    if (!fresh && it->second != node) {
+      violation("R1 election safety: nodes " + it->second.to_string() + " and " + node.to_string() +
+                " both lead term " + std::to_string(term));
+    }
+    // R5: a node that just became leader holds every committed entry.
+    if (!st.was_leader || st.leader_term != term) {
+      for (auto c = committed_.lower_bound(first); c != committed_.end(); ++c) {
+        auto t = raft.term_at(core::LogIndex(c->first));
+        if (!t || t->value() != c->second) {
+          violation("R5 leader completeness: " + at(node, c->first) + " leads term " + std::to_string(term) +
+                    " without committed entry of term " + std::to_string(c->second));
+          break;
+        }
+      }
+      st.leader_term = term;
+      st.leader_last = last;
+    } else if (last < st.leader_last) {
+      // R2: within its term a leader only appends.
+      violation("R2 leader append-only: node " + node.to_string() + " dropped entries in term " +
+                std::to_string(term) + " (last " + std::to_string(st.leader_last) + " -> " + std::to_string(last) + ")");
+    }
+    st.leader_last = last;
+  }
+  st.was_leader = leader;
+
+  // R4: commit is monotone within an incarnation.
+  if (commit < st.commit) {
+    violation("R4 commit index of node " + node.to_string() + " went back from " + std::to_string(st.commit) +
+              " to " + std::to_string(commit));
+  }
+  // Newly committed indexes: agree with what the group committed before.
+  for (uint64_t i = std::max(st.commit + 1, first); i <= commit && i <= last; ++i) {
+    auto t = raft.term_at(core::LogIndex(i));
+    if (!t) continue;
+    auto [it, fresh] = committed_.emplace(i, t->value());
+    if (!fresh && it->second != t->value()) {
+      violation("R4 committed entry changed: " + at(node, i) + " committed with term " + std::to_string(t->value()) +
+                ", earlier committed with term " + std::to_string(it->second));
+    }
+  }
+  st.commit = std::max(st.commit, commit);
+
+  // R3 and R4 on the tail of the log.
+  const uint64_t from = last > kTailCheckedMax ? std::max(first, last - kTailCheckedMax + 1) : first;
+  for (uint64_t i = from; i <= last; ++i) {
+    const consensus::Entry* e = raft.entry_at(core::LogIndex(i));
+    if (e == nullptr) continue;
+    const uint64_t h = entry_hash(*e);
+    auto [it, fresh] = entry_digest_.emplace(std::make_pair(i, e->term.value()), h);
+    if (!fresh && it->second != h) {
+      violation("R3 log matching: " + at(node, i) + " term " + std::to_string(e->term.value()) +
+                " holds different data than another node's entry with the same index and term");
+    }
+    auto c = committed_.find(i);
+    if (c != committed_.end() && c->second != e->term.value()) {
+      violation("R4 committed entry overwritten: " + at(node, i) + " holds term " + std::to_string(e->term.value()) +
+                " where term " + std::to_string(c->second) + " was committed");
+    }
+  }
+}
+
+void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry) {
+  NodeState& st = nodes_[node];
+  if (st.incarnation != incarnation) {
+    st = NodeState();
+    st.incarnation = incarnation;
+  }
+  const uint64_t i = entry.index.value();
+  // R6: apply once, in increasing order, within an incarnation (a gap is a
+  // snapshot install).
+  if (st.last_applied != 0 && i <= st.last_applied) {
+    violation("R6 apply order: " + at(node, i) + " applied after " + std::to_string(st.last_applied));
+  }
+  st.last_applied = i;
+  const uint64_t h = entry_hash(entry);
+  auto [it, fresh] = applied_digest_.emplace(i, h);
+  if (!fresh && it->second != h) {
+    violation("R6 state-machine safety: " + at(node, i) + " applied an entry that differs from another node's");
+  }
+  auto c = committed_.find(i);
+  if (c == committed_.end()) {
+    committed_.emplace(i, entry.term.value());
+  } else if (c->second != entry.term.value()) {
+    violation("R6 applied an uncommitted entry: " + at(node, i) + " term " + std::to_string(entry.term.value()));
+  }
+}
+
+}  // namespace keel::sim
