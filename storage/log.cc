@@ -235,13 +235,14 @@ Status Log::recover() {
     if (header.compare(0, sizeof(kSegmentMagic), kSegmentMagic, sizeof(kSegmentMagic)) != 0) {
       return core::corruption(at(seg->path, 0) + ": not a keel log segment (bad magic)");
     }
+    // The version decides the layout of the rest, so it is checked first.
     const uint32_t version = core::get_u32(header.data() + 8);
-    if (core::checksum64(ByteView(header).substr(0, 24), kHeaderChecksumSeed) != core::get_u64(header.data() + 24)) {
-      return core::corruption(at(seg->path, 0) + ": segment header checksum mismatch");
-    }
     if (version != kFormatVersion) {
       return core::failed_precondition(seg->path + ": log format version " + std::to_string(version) +
                                        ", this build reads version " + std::to_string(kFormatVersion));
+    }
+    if (core::checksum64(ByteView(header).substr(0, 24), kHeaderChecksumSeed) != core::get_u64(header.data() + 24)) {
+      return core::corruption(at(seg->path, 0) + ": segment header checksum mismatch");
     }
     const uint32_t flags = core::get_u32(header.data() + 12);
     if ((flags & ~kSegmentFlagReset) != 0) {
