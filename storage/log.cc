@@ -398,6 +398,11 @@ Result<LogIndex> Log::append(const std::vector<ByteView>& records) {
     }
     // Encode as many records as fit in this segment into one write.
     Bytes buf;
+    uint64_t buf_bytes = 0;
+    for (size_t k = i; k < records.size() && buf_bytes < options_.segment_bytes_max; ++k) {
+      buf_bytes += kRecordHeaderBytes + records[k].size();
+    }
+    buf.reserve(std::min(buf_bytes, options_.segment_bytes_max));
     std::vector<uint64_t> offsets;
     uint64_t end = seg->end;
     LogIndex index = last_index_.next();
