@@ -237,13 +237,14 @@ Status Log::recover() {
     }
     // The version decides the layout of the rest, so it is checked first.
     const uint32_t version = core::get_u32(header.data() + 8);
+    const bool header_ok =
+        core::checksum64(ByteView(header).substr(0, 24), kHeaderChecksumSeed) == core::get_u64(header.data() + 24);
     if (version != kFormatVersion) {
       return core::failed_precondition(seg->path + ": log format version " + std::to_string(version) +
-                                       ", this build reads version " + std::to_string(kFormatVersion));
+                                       ", this build reads version " + std::to_string(kFormatVersion) +
+                                       (header_ok ? "" : " (or the header is damaged)"));
     }
-    if (core::checksum64(ByteView(header).substr(0, 24), kHeaderChecksumSeed) != core::get_u64(header.data() + 24)) {
-      return core::corruption(at(seg->path, 0) + ": segment header checksum mismatch");
-    }
+    if (!header_ok) return core::corruption(at(seg->path, 0) + ": segment header checksum mismatch");
     const uint32_t flags = core::get_u32(header.data() + 12);
     if ((flags & ~kSegmentFlagReset) != 0) {
       return core::corruption(at(seg->path, 12) + ": unknown segment flags " + std::to_string(flags));

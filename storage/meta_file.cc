@@ -55,21 +55,25 @@ core::Result<std::optional<core::Bytes>> read_meta_file(core::Disk& disk, const 
   if (data.compare(0, sizeof(kMetaMagic), kMetaMagic, sizeof(kMetaMagic)) != 0) {
     return core::corruption(path + ": not a keel metadata file (bad magic)");
   }
-  // The version decides the layout of the rest, so it is checked first.
+  const uint32_t length = core::get_u32(data.data() + 12);
+  const bool sized_ok = data.size() == kMetaHeaderBytes + length + 8;
+  const bool checksum_ok =
+      sized_ok && core::checksum64(core::ByteView(data).substr(0, kMetaHeaderBytes + length), kMetaChecksumSeed) ==
+                      core::get_u64(data.data() + kMetaHeaderBytes + length);
+  // Another version may lay the rest out differently, so it is reported
+  // before size and checksum errors (noting when the bytes do not verify
+  // under this version's layout either).
   const uint32_t version = core::get_u32(data.data() + 8);
   if (version != kMetaVersion) {
     return core::failed_precondition(path + ": metadata format version " + std::to_string(version) +
-                                     ", this build reads version " + std::to_string(kMetaVersion));
+                                     ", this build reads version " + std::to_string(kMetaVersion) +
+                                     (checksum_ok ? "" : " (or the file is damaged)"));
   }
-  const uint32_t length = core::get_u32(data.data() + 12);
-  if (data.size() != kMetaHeaderBytes + length + 8) {
+  if (!sized_ok) {
     return core::corruption(path + ": metadata length " + std::to_string(length) + " does not match file size " +
                             std::to_string(data.size()));
   }
-  const core::ByteView body = core::ByteView(data).substr(0, kMetaHeaderBytes + length);
-  if (core::checksum64(body, kMetaChecksumSeed) != core::get_u64(data.data() + body.size())) {
-    return core::corruption(path + ": metadata checksum mismatch");
-  }
+  if (!checksum_ok) return core::corruption(path + ": metadata checksum mismatch");
   return std::optional<core::Bytes>(data.substr(kMetaHeaderBytes, length));
 }
 

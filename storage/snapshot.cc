@@ -123,13 +123,14 @@ core::Result<Snapshot> SnapshotStore::load(core::LogIndex index) {
     return core::corruption(path + ": not a keel snapshot (bad magic)");
   }
   const uint32_t version = core::get_u32(header.data() + 8);
+  const bool header_ok =
+      core::checksum64(core::ByteView(header).substr(0, 40), kSnapshotChecksumSeed) == core::get_u64(header.data() + 40);
   if (version != kSnapshotVersion) {
     return core::failed_precondition(path + ": snapshot format version " + std::to_string(version) +
-                                     ", this build reads version " + std::to_string(kSnapshotVersion));
+                                     ", this build reads version " + std::to_string(kSnapshotVersion) +
+                                     (header_ok ? "" : " (or the header is damaged)"));
   }
-  if (core::checksum64(core::ByteView(header).substr(0, 40), kSnapshotChecksumSeed) != core::get_u64(header.data() + 40)) {
-    return core::corruption(path + ": snapshot header checksum mismatch");
-  }
+  if (!header_ok) return core::corruption(path + ": snapshot header checksum mismatch");
   const uint64_t stored_index = core::get_u64(header.data() + 16);
   const uint64_t metadata_bytes = core::get_u64(header.data() + 24);
   const uint64_t data_bytes = core::get_u64(header.data() + 32);

@@ -40,7 +40,7 @@ std::string slurp(SimDisk& disk, const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("simdisk: reads see writes; sync charges latency", "[simdisk][unit]") {
+TEST_CASE("simdisk: reads see writes and sync charges latency", "[simdisk][unit]") {
   FiberHarness h;
   SimDisk disk(h.clock(), keel::core::Random(1));
   REQUIRE(h.run([&] { return disk.make_dirs("a/b"); }).is_ok());
@@ -83,7 +83,7 @@ TEST_CASE("simdisk: a create survives a crash only after sync_dir", "[simdisk][u
   REQUIRE(slurp(disk, "x") == "data");
 }
 
-TEST_CASE("simdisk: unsynced writes are dropped or torn, synced ones stay", "[simdisk][unit]") {
+TEST_CASE("simdisk: unsynced writes are dropped or torn and synced ones stay", "[simdisk][unit]") {
   FiberHarness h;
   SimDisk disk(h.clock(), keel::core::Random(3));
   auto f = h.run([&] { return disk.open("f", OpenMode::kCreate); });

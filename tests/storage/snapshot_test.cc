@@ -46,7 +46,7 @@ Bytes read_file(FiberHarness& h, SimDisk& disk, const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("snapshot: saved atomically, verified, newest K kept", "[storage][unit]") {
+TEST_CASE("snapshot: saved atomically and verified and the newest K kept", "[storage][unit]") {
   FiberHarness h;
   SimDisk disk(h.clock(), keel::core::Random(1));
   auto store = open_store(h, disk);
@@ -92,7 +92,7 @@ TEST_CASE("snapshot: saved atomically, verified, newest K kept", "[storage][unit
   }
 }
 
-TEST_CASE("snapshot: other versions, truncated headers and stray files are refused intact", "[storage][unit]") {
+TEST_CASE("snapshot: other versions and truncated headers and stray files are refused intact", "[storage][unit]") {
   FiberHarness h;
   SimDisk disk(h.clock(), keel::core::Random(2));
   auto store = open_store(h, disk);
