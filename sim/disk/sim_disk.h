@@ -9,6 +9,16 @@
 // Random; a create, rename or remove survives only if its directory was
 // synced afterwards. Faults (set_faults): EIO on reads and writes, bit flips
 // in durable data, ENOSPC past a byte budget, slow I/O.
+//
+// Model details: a file's contents (an inode) are shared by its name and
+// every open handle; sync() makes the file's contents durable, sync_dir(d)
+// makes the current set of names directly in d durable (so a rename across
+// directories needs both directories synced). Directories themselves are
+// durable as soon as make_dirs() returns. Writes issued while a sync() is
+// sleeping may become durable with it, as on a real device. Paths are
+// normalized ("a//b/" is "a/b", "" and "." are the root); ".." is refused.
+// Determinism: ordered containers only, and every coin comes from the
+// Random given at construction.
 #pragma once
 
 #include <cstdint>
