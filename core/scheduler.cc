@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/context/detail/exception.hpp>
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
 #include <cstdio>
@@ -14,7 +15,40 @@
 
 namespace ctx = boost::context;
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define KEEL_ASAN_FIBERS 1
+#endif
+
 namespace keel::core {
+
+namespace {
+
+// AddressSanitizer must be told of every switch between stacks, or it
+// mistakes one fiber's frames for another's. Each switch is announced by
+// the side that leaves (start) and confirmed by the side that arrives
+// (finish); a fiber that ends announces with no fake stack to keep.
+struct StackBounds {
+  const void* bottom = nullptr;
+  size_t size = 0;
+};
+
+#if KEEL_ASAN_FIBERS
+void asan_start_switch(void** fake_stack_save, StackBounds to) {
+  __sanitizer_start_switch_fiber(fake_stack_save, to.bottom, to.size);
+}
+void asan_finish_switch(void* fake_stack_save, StackBounds* from) {
+  const void* bottom = nullptr;
+  size_t size = 0;
+  __sanitizer_finish_switch_fiber(fake_stack_save, &bottom, &size);
+  if (from != nullptr) *from = StackBounds{bottom, size};
+}
+#else
+void asan_start_switch(void**, StackBounds) {}
+void asan_finish_switch(void*, StackBounds*) {}
+#endif
+
+}  // namespace
 
 // Mapped stacks with a guard page, recycled through a free list because
 // mapping and unmapping cost two system calls per fiber.
@@ -30,6 +64,14 @@ class StackPool {
   }
 
   ctx::stack_context get() {
+    last_ = get_stack();
+    return last_;
+  }
+  // The stack most recently handed out.
+  const ctx::stack_context& last() const { return last_; }
+
+ private:
+  ctx::stack_context get_stack() {
     if (!free_.empty()) {
       ctx::stack_context sc = free_.back();
       free_.pop_back();
@@ -46,6 +88,13 @@ class StackPool {
     return sc;
   }
 
+ public:
+  // The usable range of a stack handed out by get().
+  StackBounds bounds(const ctx::stack_context& sc) const {
+    return StackBounds{static_cast<char*>(sc.sp) - sc.size + page_, sc.size - page_};
+  }
+
+ public:
   void put(ctx::stack_context& sc) {
     if (free_.size() < Scheduler::kStackPoolMax) {
       free_.push_back(sc);
@@ -63,6 +112,7 @@ class StackPool {
   size_t bytes_ = 0;
   size_t page_ = 0;
   std::vector<ctx::stack_context> free_;
+  ctx::stack_context last_;
 };
 
 namespace {
@@ -88,6 +138,9 @@ struct Scheduler::Fiber {
   State state = State::kReady;
   bool permit = false;
   bool unwinding = false;
+  StackBounds stack;        // this fiber's stack
+  StackBounds from;         // the stack that last switched to this fiber
+  void* fake_stack = nullptr;
 };
 
 Scheduler::Scheduler(size_t stack_bytes) : stacks_(std::make_unique<StackPool>(stack_bytes)) {}
@@ -105,20 +158,27 @@ FiberId Scheduler::spawn(ProcessId group, std::string name, std::function<void()
   f->group = group;
   f->name = std::move(name);
   f->fn = std::move(fn);
-  f->context = ctx::fiber(std::allocator_arg, PooledStack{stacks_.get()}, [this, f](ctx::fiber&& caller) {
+  f->context = ctx::fiber(std::allocator_arg, PooledStack{stacks_.get()}, [f](ctx::fiber&& caller) {
+    asan_finish_switch(nullptr, &f->from);
     f->caller = std::move(caller);
     try {
       f->fn();
+    } catch (const ctx::detail::forced_unwind&) {
+      // Killed: the unwind ends in Boost.Context's entry frame, which jumps
+      // back to whoever destroyed this fiber. Announce that last switch and
+      // let the unwind go on.
+      asan_start_switch(nullptr, f->from);
+      throw;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "fiber '%s' died of an exception: %s\n", f->name.c_str(), e.what());
       KEEL_UNREACHABLE();
     }
-    // The forced unwind is not a std::exception: it passes through to
-    // Boost.Context's entry frame, which completes the unwind.
     f->state = Fiber::State::kDone;
-    f->fn = nullptr;  // release captures while still on this stack's owner side
+    f->fn = nullptr;  // release captures while still on this stack
+    asan_start_switch(nullptr, f->from);
     return std::move(f->caller);
   });
+  f->stack = stacks_->bounds(stacks_->last());
   fibers_.emplace(f->id, std::move(owned));
   ready_.push_back(f);
   return f->id;
@@ -141,7 +201,15 @@ const std::string& Scheduler::current_name() const {
 
 void Scheduler::switch_out(Fiber* f) {
   KEEL_ASSERT(current_ == f);
-  f->caller = std::move(f->caller).resume();
+  asan_start_switch(&f->fake_stack, f->from);
+  try {
+    f->caller = std::move(f->caller).resume();
+  } catch (const ctx::detail::forced_unwind&) {
+    // Resumed only to be unwound: confirm the switch, then unwind.
+    asan_finish_switch(f->fake_stack, &f->from);
+    throw;
+  }
+  asan_finish_switch(f->fake_stack, &f->from);
   // Back on this fiber: the loop set current_ before resuming us.
   KEEL_ASSERT(current_ == f);
 }
@@ -185,7 +253,10 @@ void Scheduler::resume(Fiber* f) {
   current_ = f;
   f->state = Fiber::State::kRunning;
   ++switches_;
+  void* fake_stack = nullptr;
+  asan_start_switch(&fake_stack, f->stack);
   f->context = std::move(f->context).resume();
+  asan_finish_switch(fake_stack, nullptr);
   current_ = saved;
   if (f->state == Fiber::State::kDone) {
     KEEL_ASSERT(!f->context);
@@ -210,7 +281,10 @@ void Scheduler::destroy(Fiber* f) {
     current_ = f;
     f->unwinding = true;
     f->state = Fiber::State::kRunning;
+    void* fake_stack = nullptr;
+    asan_start_switch(&fake_stack, f->stack);
     { ctx::fiber doomed = std::move(f->context); }
+    asan_finish_switch(fake_stack, nullptr);
     current_ = saved;
   }
   fibers_.erase(f->id);

@@ -1,5 +1,7 @@
 #include "node/raft_storage.h"
 
+#include "storage/meta_file.h"
+
 namespace keel::node {
 
 using consensus::Entry;
@@ -11,8 +13,6 @@ using core::Term;
 
 namespace {
 
-constexpr uint32_t kStateMagic = 0x4b525354;  // "KRST"
-constexpr uint32_t kStateVersion = 1;
 constexpr size_t kEntryHeaderBytes = 9;
 // Entries read per log read while loading.
 constexpr uint64_t kLoadReadBytesMax = 16 * 1024 * 1024;
@@ -54,21 +54,9 @@ core::Result<std::unique_ptr<RaftStorage>> RaftStorage::open(core::Disk& disk, s
 
 Status RaftStorage::read_state() {
   const std::string path = dir_ + "/state";
-  KEEL_TRY_ASSIGN(bool present, disk_.exists(path));
-  if (!present) return Status::ok();
-  KEEL_TRY_ASSIGN(auto file, disk_.open(path, core::OpenMode::kReadOnly));
-  KEEL_TRY_ASSIGN(uint64_t size, file->size());
-  if (size < 16) return core::corruption(path + ": truncated state record");
-  KEEL_TRY_ASSIGN(Bytes bytes, file->read_at(0, size));
-  const uint32_t magic = core::get_u32(bytes.data());
-  const uint32_t version = core::get_u32(bytes.data() + 4);
-  const uint64_t check = core::get_u64(bytes.data() + 8);
-  if (magic != kStateMagic) return core::corruption(path + ": not a raft state file");
-  if (version != kStateVersion) {
-    return core::failed_precondition(path + ": state format version " + std::to_string(version) + " is unknown");
-  }
-  core::ByteView body(bytes.data() + 16, bytes.size() - 16);
-  if (core::checksum64(body) != check) return core::corruption(path + ": checksum mismatch");
+  KEEL_TRY_ASSIGN(std::optional<Bytes> payload, storage::read_meta_file(disk_, path));
+  if (!payload) return Status::ok();
+  const Bytes& body = *payload;
   if (body.size() < 8 * 6) return core::corruption(path + ": short state record");
   const char* p = body.data();
   hard_state_.term = Term(core::get_u64(p));
@@ -78,7 +66,7 @@ Status RaftStorage::read_state() {
   snapshot_.term = Term(core::get_u64(p + 32));
   const uint64_t config_bytes = core::get_u64(p + 40);
   if (config_bytes != body.size() - 48) return core::corruption(path + ": bad configuration length");
-  KEEL_TRY_ASSIGN(snapshot_.config, consensus::decode_config(body.substr(48)));
+  KEEL_TRY_ASSIGN(snapshot_.config, consensus::decode_config(core::ByteView(body).substr(48)));
   return Status::ok();
 }
 
@@ -92,20 +80,7 @@ Status RaftStorage::write_state() {
   const Bytes config = consensus::encode_config(snapshot_.config);
   core::put_u64(body, config.size());
   body += config;
-  Bytes record;
-  core::put_u32(record, kStateMagic);
-  core::put_u32(record, kStateVersion);
-  core::put_u64(record, core::checksum64(body));
-  record += body;
-  const std::string tmp = dir_ + "/state.tmp";
-  {
-    KEEL_TRY_ASSIGN(auto file, disk_.open(tmp, core::OpenMode::kCreate));
-    KEEL_TRY(file->truncate(0));
-    KEEL_TRY(file->write_at(0, record));
-    KEEL_TRY(file->sync());
-  }
-  KEEL_TRY(disk_.rename(tmp, dir_ + "/state"));
-  return disk_.sync_dir(dir_);
+  return storage::write_meta_file(disk_, dir_ + "/state", body);
 }
 
 core::Result<consensus::PersistedState> RaftStorage::load(LogIndex applied) {

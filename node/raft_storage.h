@@ -4,8 +4,7 @@
 //   log/    the entry log (storage/log.h); record i holds entry i encoded as
 //           u64 term, u8 type, then the data
 //   state   hard state (term, vote, commit) and the snapshot's metadata,
-//           one checksummed record replaced atomically (written to
-//           state.tmp, synced, renamed, directory synced)
+//           one record replaced atomically (storage/meta_file.h)
 //
 // save() makes a Ready's hard state, entries and snapshot metadata durable
 // before it returns; only then may the Ready's messages be sent (R7).
