@@ -356,6 +356,8 @@ class Raft {
   NodeId transferee_ = kNoNode;
   LogIndex pending_config_index_;
   uint64_t uncommitted_bytes_ = 0;
+  // Proposals were appended since the last broadcast; ready() sends them.
+  bool append_pending_ = false;
 
   // Heartbeat rounds: round_ increases with every heartbeat broadcast, across
   // terms; round_ticks_ remembers when recent rounds were sent (for leases).
