@@ -282,7 +282,8 @@ bool EventLoop::run_until(const std::function<bool()>& done, core::Duration time
 
 void EventLoop::run_for(core::Duration d) {
   const core::Instant deadline = now() + d;
-  run_until([this, deadline] { return now() >= deadline; });
+  // Pass `d` as the timeout too, so each turn sleeps no later than the end.
+  run_until([this, deadline] { return now() >= deadline; }, d);
 }
 
 }  // namespace keel::posix
