@@ -312,6 +312,18 @@ class Cluster {
         }
       }
     }
+    // R8: a leader has at most one configuration change not yet applied.
+    for (auto& [id, n] : nodes_) {
+      const Raft& r = *n.raft;
+      if (r.role() != Role::kLeader) continue;
+      int unapplied = 0;
+      for (uint64_t i = std::max(r.applied_index().value() + 1, r.first_index().value()); i <= r.last_index().value();
+           ++i) {
+        unapplied += r.entry_at(LogIndex(i))->type == EntryType::kConfigChange ? 1 : 0;
+      }
+      note(unapplied <= 1, "R8: leader " + id.to_string() + " has " + std::to_string(unapplied) +
+                               " configuration changes in flight");
+    }
     // R5: a leader holds every entry committed before its term began.
     for (auto& [id, n] : nodes_) {
       const Raft& r = *n.raft;

@@ -166,6 +166,27 @@ void run_schedule(const Scenario& s, uint64_t seed, const std::vector<Op>& ops, 
           c.process(*l);
         }
         break;
+      case 15:
+        // Membership change: toggle one voter (or two, through a joint
+        // configuration), or toggle a learner; keep at least two voters.
+        if (auto l = c.leader()) {
+          Raft& r = *c.node(*l).raft;
+          ConfigState target = r.config_state();
+          target.voters_outgoing.clear();
+          for (NodeId id : {node_id(op.a), node_id(op.b)}) {
+            if (target.voters.count(id)) {
+              target.voters.erase(id);
+              if (op.b % 3 == 0 && id == node_id(op.a)) target.learners.insert(id);
+            } else {
+              target.learners.erase(id);
+              target.voters.insert(id);
+            }
+            if (op.b % 2 == 0) break;  // a one-voter change
+          }
+          if (target.voters.size() >= 2) (void)r.propose_config(target);
+          c.process(*l);
+        }
+        break;
       default:
         break;
     }
@@ -183,13 +204,16 @@ void run_schedule(const Scenario& s, uint64_t seed, const std::vector<Op>& ops, 
   std::optional<std::pair<LogIndex, Term>> pending;
   for (int round = 0; round < 400 && !done; ++round) {
     c.run(1);
-    if (round % 20 == 0 && c.leader()) {
+    if (!c.leader()) continue;
+    if (round % 20 == 0) {
       Term term = c.node(*c.leader()).raft->term();
       if (auto index = c.propose("final")) pending = std::make_pair(*index, term);
     }
     if (!pending) continue;
     done = true;
+    const ConfigState members = c.node(*c.leader()).raft->config_state();
     for (auto& [id, n] : c.nodes()) {
+      if (!members.contains(id)) continue;  // removed nodes stop receiving the log
       done = done && n.raft->applied_index() >= pending->first &&
              n.raft->term_at(pending->first) == pending->second;
     }
@@ -197,11 +221,15 @@ void run_schedule(const Scenario& s, uint64_t seed, const std::vector<Op>& ops, 
   check_reads();
   if (c.violation()) RC_FAIL(*c.violation());
   RC_ASSERT(done);
-  RC_TAG(ops.size() / 100, c.raft(1).term().value() / 5, c.raft(1).commit_index().value() / 20);
+  const ConfigState& final_config = c.node(*c.leader()).raft->config_state();
+  RC_CLASSIFY(final_config.voters.size() != s.nodes || !final_config.learners.empty(), "membership changed");
+  RC_CLASSIFY(c.node(*c.leader()).raft->first_index() > LogIndex(1), "leader compacted");
+  RC_CLASSIFY(c.node(*c.leader()).raft->term() > Term(5), "more than 5 terms");
   // Convergence: equal state machines at equal applied index.
-  auto& first = c.nodes().begin()->second;
+  std::map<uint64_t, uint64_t> hash_at;
   for (auto& [id, n] : c.nodes()) {
-    if (n.sm.applied == first.sm.applied) RC_ASSERT(n.sm.hash == first.sm.hash);
+    auto [it, fresh] = hash_at.emplace(n.sm.applied.value(), n.sm.hash);
+    RC_ASSERT(it->second == n.sm.hash);
   }
 }
 
@@ -222,6 +250,7 @@ rc::Gen<Op> gen_op() {
                          {1, rc::gen::just(12)},
                          {2, rc::gen::just(13)},
                          {1, rc::gen::just(14)},
+                         {2, rc::gen::just(15)},
                      }),
                      rc::gen::arbitrary<uint32_t>(), rc::gen::arbitrary<uint32_t>()),
       [](std::tuple<int, uint32_t, uint32_t> t) { return Op{std::get<0>(t), std::get<1>(t), std::get<2>(t)}; });
@@ -237,7 +266,7 @@ TEST_CASE("raft: random faults never break safety", "[consensus][prop]") {
     uint64_t seed = *rc::gen::arbitrary<uint64_t>();
     size_t append_max = *rc::gen::inRange<size_t>(1, 5);
     size_t inflight_max = *rc::gen::inRange<size_t>(1, 5);
-    auto ops = *rc::gen::resize(400, rc::gen::container<std::vector<Op>>(gen_op()));
+    auto ops = *rc::gen::resize(1000, rc::gen::container<std::vector<Op>>(gen_op()));
     run_schedule(s, seed, ops, append_max, inflight_max);
   });
 }
@@ -250,7 +279,7 @@ TEST_CASE("raft: lease reads stay linearizable without clock drift", "[consensus
     s.check_quorum = true;
     s.lease_reads = true;
     uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-    auto ops = *rc::gen::resize(400, rc::gen::container<std::vector<Op>>(gen_op()));
+    auto ops = *rc::gen::resize(1000, rc::gen::container<std::vector<Op>>(gen_op()));
     run_schedule(s, seed, ops, 2, 4);
   });
 }
