@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -255,4 +256,38 @@ TEST_CASE("posix disk: a slow worker job leaves the loop free for timers", "[pos
   INFO("ticks " << ticks);
   // A blocked loop would tick once or twice; a free one about 180 times.
   REQUIRE(ticks >= 50);
+}
+
+TEST_CASE("posix disk: killing fibers mid-call cancels queued jobs and waits for running ones", "[posix][unit]") {
+  TempDir dir;
+  Rig rig;
+  auto disk = open_disk(rig, dir, 1);
+  std::atomic<int> finished_jobs{0};
+  bool cancelled_job_ran = false;
+  // With one worker, the first job runs (slowly) and the second stays queued.
+  rig.fibers.spawn(keel::core::ProcessId(1), "running", [&] {
+    char on_stack[64] = {};
+    disk->pool().run([&] {
+      ::usleep(50 * 1000);
+      // Writes into the dying fiber's stack: only safe if the unwind waits.
+      on_stack[0] = 'x';
+      finished_jobs.fetch_add(1);
+    });
+    FAIL("the killed fiber must not return from run()");
+  });
+  rig.fibers.spawn(keel::core::ProcessId(1), "queued", [&] {
+    disk->pool().run([&] { cancelled_job_ran = true; });
+    FAIL("the killed fiber must not return from run()");
+  });
+  rig.loop.run_for(Duration::millis(10));
+  REQUIRE(disk->pool().in_flight() == 2);
+  rig.fibers.kill_group(keel::core::ProcessId(1));
+  REQUIRE(finished_jobs.load() == 1);
+  // The running job's completion arrives later and frees its slot.
+  REQUIRE(rig.loop.run_until([&] { return disk->pool().in_flight() == 0; }, Duration::seconds(5)));
+  REQUIRE_FALSE(cancelled_job_ran);
+  run_fiber(rig.loop, [&] {
+    REQUIRE(disk->open("after", OpenMode::kCreate).is_ok());
+  });
+  REQUIRE_FALSE(cancelled_job_ran);
 }

@@ -49,7 +49,8 @@ TEST_CASE("posix loop: sleep_for takes about the requested time", "[posix][unit]
     });
     INFO("asked " << d.to_string() << ", took " << took.to_string());
     REQUIRE(took >= d);
-    REQUIRE(took < d + Duration::millis(15));
+    // Generous: the machine running the tests may be heavily loaded.
+    REQUIRE(took < d + Duration::millis(50));
   }
 }
 
