@@ -91,8 +91,10 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
       violation("R3 log matching: " + at(node, i) + " term " + std::to_string(e->term.value()) +
                 " holds different data than another node's entry with the same index and term");
     }
+    // A lagging node may still hold a stale entry where the group has since
+    // committed another; only its own committed prefix must agree.
     auto c = committed_.find(i);
-    if (c != committed_.end() && c->second != e->term.value()) {
+    if (i <= commit && c != committed_.end() && c->second != e->term.value()) {
       violation("R4 committed entry overwritten: " + at(node, i) + " holds term " + std::to_string(e->term.value()) +
                 " where term " + std::to_string(c->second) + " was committed");
     }

@@ -8,9 +8,11 @@
 //   R2 leader append-only   a leader's log never loses entries within its
 //                        term (last index does not drop, terms do not change)
 //   R3 log matching      one (index, term) pair names one entry: same data
-//   R4 committed never changes   an index seen committed keeps its term on
-//                        every node that holds it; a node's commit index does
-//                        not decrease within one incarnation
+//   R4 committed never changes   an index seen committed keeps its term in
+//                        every node's committed prefix (a lagging node may
+//                        hold a stale entry above its own commit index until
+//                        the leader overwrites it); a node's commit index
+//                        does not decrease within one incarnation
 //   R5 leader completeness   a new leader holds every committed entry
 //   R6 state-machine safety   every node applies the same entry at an index,
 //                        and each index at most once per incarnation

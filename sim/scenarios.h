@@ -8,5 +8,8 @@
 namespace keel::sim {
 
 std::unique_ptr<Scenario> make_demo_scenario();
+// register, counter or unique-writes on a Raft-replicated cluster; nullptr
+// for another name.
+std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload);
 
 }  // namespace keel::sim

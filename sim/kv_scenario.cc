@@ -1,0 +1,203 @@
+// The key-value workloads on a Raft-replicated keel cluster: register,
+// counter and unique-writes. Each run checks the Raft invariants online
+// (sim/raft_invariants.h) and, at the end, linearizability of the client
+// history, durability of acknowledged writes, and convergence of the
+// replicas' state digests.
+#include <map>
+#include <memory>
+
+#include "core/assert.h"
+#include "node/kv_node.h"
+#include "sim/raft_invariants.h"
+#include "sim/run.h"
+#include "sim/scenarios.h"
+#include "storage/mem_kv_engine.h"
+#include "workloads/convergence.h"
+#include "workloads/durability.h"
+#include "workloads/kv_workloads.h"
+#include "workloads/linearizability.h"
+
+namespace keel::sim {
+namespace {
+
+using core::Duration;
+using core::Instant;
+using core::NodeId;
+
+constexpr uint16_t kClientPort = 6379;
+constexpr uint16_t kPeerPort = 7000;
+constexpr Duration kFinalReadBudget = Duration::seconds(20);
+
+class KvScenario : public Scenario {
+ public:
+  explicit KvScenario(workloads::KvWorkload workload) : workload_(workload) {}
+
+  void setup(World& world, const RunOptions& options) override {
+    world_ = &world;
+    node::RaftNodeOptions raft;
+    for (int i = 1; i <= options.nodes; ++i) {
+      const std::string host = "n" + std::to_string(i);
+      raft.members[NodeId(i)] = {core::Address{host, kPeerPort}, core::Address{host, kClientPort}};
+      client_addresses_.push_back(core::Address{host, kClientPort});
+    }
+    // Simulated time is cheap: keep timeouts short so that faults bite.
+    raft.tick_interval = Duration::millis(10);
+    raft.raft.election_timeout_ticks = 10;
+    raft.snapshot_entries = 500;
+    if (options.bug == "commit-without-quorum") raft.raft.test_bug_commit_without_quorum = true;
+    else if (options.bug == "vote-without-log-check") raft.raft.test_bug_vote_without_log_check = true;
+    else if (options.bug == "commit-previous-term") raft.raft.test_bug_commit_previous_term = true;
+    else if (!options.bug.empty()) violations_.push_back("unknown --bug '" + options.bug + "'");
+
+    for (int i = 1; i <= options.nodes; ++i) {
+      node::KvNodeConfig config;
+      config.raft = raft;
+      config.raft.id = NodeId(i);
+      config.client_address = raft.members[NodeId(i)].client;
+      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
+        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv"));
+        return std::unique_ptr<storage::KvEngine>(std::move(engine));
+      };
+      nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
+        RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
+        config.observer = &observer;
+        config.on_running = [this, i](node::RaftNode* raft_node, node::StateMachine* machine) {
+          if (raft_node == nullptr) {
+            running_.erase(i);
+          } else {
+            running_[i] = {raft_node, machine};
+          }
+        };
+        const core::Status s = node::run_kv_node(env, config);
+        if (!s.is_ok()) env.trace.error("node stopped: " + s.to_string());
+      }));
+    }
+    hosts_ = nodes_;
+    client_config_.workload = workload_;
+    client_config_.keys = workload_ == workloads::KvWorkload::kUniqueWrites ? 5 : 3;
+    client_config_.clients_stride = static_cast<uint32_t>(options.clients);
+    for (int c = 1; c <= options.clients; ++c) {
+      hosts_.push_back(world.add_host("c" + std::to_string(c), [this, c](core::Env& env) { client(env, c); }));
+    }
+    clients_running_ = options.clients;
+    hosts_.push_back(world.add_host("checker", [this](core::Env& env) { final_reads(env); }));
+  }
+
+  std::vector<HostId> nodes() const override { return nodes_; }
+  std::vector<HostId> hosts() const override { return hosts_; }
+
+  std::vector<FaultKind> allowed_faults() const override {
+    // Bit flips are reported as Corruption and stop a node for good; the
+    // simulated cluster has no repair path for them yet.
+    return {FaultKind::kPartition, FaultKind::kIsolate, FaultKind::kOneWay,    FaultKind::kClog,
+            FaultKind::kReset,     FaultKind::kCrash,   FaultKind::kKill,      FaultKind::kPause,
+            FaultKind::kDiskErrors, FaultKind::kSlowDisk, FaultKind::kClockDrift};
+  }
+
+  void on_healed(World&) override { healed_ = true; }
+  bool finished() const override { return checked_; }
+
+  void report(World& world, RunResult& result) override {
+    (void)world;
+    for (auto& v : violations_) result.violation(v);
+    for (auto& v : invariants_.violations()) result.violation(v);
+    for (const auto& op : history_.ops()) {
+      switch (op.outcome) {
+        case workloads::Outcome::kOk: ++result.ops_ok; break;
+        case workloads::Outcome::kFail: ++result.ops_failed; break;
+        default: ++result.ops_indeterminate; break;
+      }
+    }
+    if (!checked_) return;
+    const auto lin = workloads::check_linearizability(history_);
+    if (lin.verdict == workloads::Verdict::kFail) {
+      result.violation("C1 linearizability: " + lin.summary());
+      result.detail += lin.summary();
+    } else if (lin.verdict == workloads::Verdict::kUnknown) {
+      result.detail += "linearizability not decided: " + lin.summary() + "\n";
+    }
+    const auto dur = workloads::check_durability(history_, final_state_);
+    if (dur.verdict == workloads::Verdict::kFail) result.violation("C2 durability: " + dur.summary());
+    for (auto& v : convergence_violations_) result.violation(v);
+    if (result.ops_ok == 0) result.violation("liveness: no operation succeeded in the whole run");
+  }
+
+ private:
+  void client(core::Env& env, int c) {
+    workloads::RespClient client(env, client_addresses_);
+    workloads::KvClientConfig config = client_config_;
+    config.first_client_id = static_cast<uint32_t>(c);
+    workloads::run_kv_client(env, client, history_, config, [this] { return world_->now(); },
+                             [this] { return healed_; });
+    --clients_running_;
+  }
+
+  void final_reads(core::Env& env) {
+    while (!healed_ || clients_running_ > 0) env.sleep_for(Duration::millis(50));
+    workloads::RespClient client(env, client_addresses_);
+    const Instant give_up = env.now() + kFinalReadBudget;
+    auto state = workloads::read_final_state(env, client, client_config_, [&] { return env.now() >= give_up; });
+    if (!state.is_ok()) {
+      violations_.push_back("liveness: final reads failed: " + state.status().to_string());
+      checked_ = true;
+      return;
+    }
+    final_state_ = std::move(*state);
+    check_convergence(env);
+    checked_ = true;
+  }
+
+  // C3: once every replica has applied the same index, digests agree.
+  void check_convergence(core::Env& env) {
+    std::vector<workloads::ReplicaDigest> digests;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      digests.clear();
+      uint64_t max_applied = 0;
+      bool equal = running_.size() == nodes_.size();
+      for (auto& [i, r] : running_) {
+        max_applied = std::max(max_applied, r.machine->applied_index().value());
+      }
+      for (auto& [i, r] : running_) {
+        equal = equal && r.machine->applied_index().value() == max_applied;
+        digests.push_back(
+            workloads::ReplicaDigest{"n" + std::to_string(i), r.machine->applied_index(), r.machine->digest()});
+      }
+      if (equal) break;
+      env.sleep_for(Duration::millis(50));
+    }
+    const auto result = workloads::check_convergence("raft", digests);
+    if (result.verdict == workloads::Verdict::kFail) convergence_violations_.push_back("C3 convergence: " + result.report);
+  }
+
+  struct Running {
+    node::RaftNode* raft;
+    node::StateMachine* machine;
+  };
+
+  workloads::KvWorkload workload_;
+  World* world_ = nullptr;
+  std::vector<HostId> nodes_;
+  std::vector<HostId> hosts_;
+  std::vector<core::Address> client_addresses_;
+  workloads::KvClientConfig client_config_;
+  RaftInvariants invariants_;
+  std::map<int, uint64_t> incarnations_;
+  std::map<int, Running> running_;
+  workloads::History history_;
+  workloads::FinalState final_state_;
+  std::vector<std::string> violations_;
+  std::vector<std::string> convergence_violations_;
+  int clients_running_ = 0;
+  bool healed_ = false;
+  bool checked_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload) {
+  auto w = workloads::parse_kv_workload(workload);
+  if (!w) return nullptr;
+  return std::make_unique<KvScenario>(*w);
+}
+
+}  // namespace keel::sim
