@@ -8,6 +8,8 @@
 #include "node/resp_server.h"
 
 #include <catch2/catch.hpp>
+#include <rapidcheck.h>
+#include <rapidcheck/catch.h>
 
 #include <algorithm>
 #include <functional>
@@ -19,6 +21,7 @@
 #include "node/kv_state_machine.h"
 #include "sim/world.h"
 #include "storage/mem_kv_engine.h"
+#include "tests/node/kv_model.h"
 #include "workloads/resp_client.h"
 
 using keel::core::Address;
@@ -526,4 +529,87 @@ TEST_CASE("resp server: INFO and CLUSTER come from the node's providers", "[node
   REQUIRE(replies[8].type == keel::net::resp::Type::kInteger);
   REQUIRE(replies[8].integer >= 20);
   REQUIRE(replies[9].type == keel::net::resp::Type::kInteger);
+}
+
+namespace {
+
+std::vector<std::string> to_argv(const keel::node::Command& command) {
+  using namespace keel::node;
+  std::vector<std::string> argv;
+  if (const auto* c = std::get_if<SetCommand>(&command)) {
+    argv = {"SET", c->key, c->value};
+    if (c->condition == SetCondition::kNx) argv.push_back("NX");
+    if (c->condition == SetCondition::kXx) argv.push_back("xx");
+    if (c->condition == SetCondition::kIfEq) argv.insert(argv.end(), {"IFEQ", c->expected});
+    if (c->get) argv.push_back("GET");
+  } else if (const auto* c = std::get_if<DelCommand>(&command)) {
+    argv = {"DEL"};
+    argv.insert(argv.end(), c->keys.begin(), c->keys.end());
+  } else if (const auto* c = std::get_if<IncrByCommand>(&command)) {
+    if (c->delta == 1) {
+      argv = {"INCR", c->key};
+    } else if (c->delta == -1) {
+      argv = {"DECR", c->key};
+    } else if (c->delta < 0 && c->delta != INT64_MIN) {
+      argv = {"DECRBY", c->key, std::to_string(-c->delta)};
+    } else {
+      argv = {"INCRBY", c->key, std::to_string(c->delta)};
+    }
+  } else if (const auto* c = std::get_if<MSetCommand>(&command)) {
+    argv = {"MSET"};
+    for (const auto& [k, v] : c->pairs) argv.insert(argv.end(), {k, v});
+  } else {
+    const auto& a = std::get<AppendCommand>(command);
+    argv = {"APPEND", a.key, a.value};
+  }
+  return argv;
+}
+
+Value to_value(const keel::node::CommandReply& r) {
+  using Kind = keel::node::CommandReply::Kind;
+  switch (r.kind) {
+    case Kind::kOk: return Value::simple_string("OK");
+    case Kind::kNil: return Value::null();
+    case Kind::kInteger: return Value::integer_value(r.integer);
+    case Kind::kBulk: return Value::bulk(r.text);
+    case Kind::kError: return Value::error(r.text);
+  }
+  return Value::null();
+}
+
+}  // namespace
+
+TEST_CASE("resp server: random command sequences get the reference model's replies", "[node][prop]") {
+  rc::prop("replies and MGET after every command agree with the model", [] {
+    const auto commands = *rc::gen::container<std::vector<keel::node::Command>>(keel::testing::gen_command());
+    keel::testing::KvModel model;
+    std::vector<std::vector<std::string>> calls;
+    std::vector<Value> expected;
+    std::vector<std::string> mget = {"MGET"};
+    for (const Bytes& k : keel::testing::model_keys()) mget.push_back(k);
+    for (const auto& command : commands) {
+      calls.push_back(to_argv(command));
+      expected.push_back(to_value(model.apply(command)));
+      calls.push_back(mget);
+      std::vector<Value> values;
+      for (const Bytes& k : keel::testing::model_keys()) {
+        auto it = model.data.find(k);
+        values.push_back(it == model.data.end() ? Value::null() : Value::bulk(it->second));
+      }
+      expected.push_back(Value::array(std::move(values)));
+    }
+    calls.push_back({"DBSIZE"});
+    expected.push_back(Value::integer_value(static_cast<int64_t>(model.data.size())));
+
+    Cluster cluster;
+    std::vector<Value> got;
+    RC_ASSERT(cluster.client([&](Env& env) {
+      keel::workloads::RespClient client(env, {kServer});
+      for (const auto& argv : calls) {
+        auto r = client.call(argv);
+        got.push_back(r.is_ok() ? *r : Value::error("call failed: " + r.status().to_string()));
+      }
+    }));
+    RC_ASSERT(got == expected);
+  });
 }
