@@ -49,7 +49,10 @@ RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_
   KEEL_ASSERT(options_.members.count(options_.id) == 1);
 }
 
-RaftNode::~RaftNode() { fibers_.kill_all(); }
+RaftNode::~RaftNode() {
+  *alive_ = false;
+  fibers_.kill_all();
+}
 
 Status RaftNode::start() {
   KEEL_TRY_ASSIGN(storage_, RaftStorage::open(env_.disk, options_.dir));
@@ -126,9 +129,11 @@ core::Result<Bytes> RaftNode::propose(Bytes command) {
   auto future = promise->future();
   proposals_.push_back(PendingProposal{std::move(command), std::move(promise)});
   wakeup_.notify_one();
-  auto result = future.get_until(env_.clock, env_.now() + options_.proposal_timeout);
+  const Duration timeout = options_.proposal_timeout;
+  auto result = future.get_until(env_.clock, env_.now() + timeout);
+  // The node may be gone by now: touch nothing of it below.
   if (!result.is_ok() && result.status().code() == core::Code::kDeadlineExceeded) {
-    return core::aborted("no outcome within " + options_.proposal_timeout.to_string());
+    return core::aborted("no outcome within " + timeout.to_string());
   }
   return result;
 }
@@ -143,14 +148,18 @@ Status RaftNode::read_barrier(bool stale_ok) {
   reads_.emplace_back(id, std::move(promise));
   wakeup_.notify_one();
   const core::Instant deadline = env_.now() + options_.read_timeout;
+  std::shared_ptr<bool> alive = alive_;
   auto index = future.get_until(env_.clock, deadline);
+  if (!*alive) return core::unavailable("node stopped");
   if (!index.is_ok()) {
     read_waiters_.erase(id);
     if (index.status().code() == core::Code::kDeadlineExceeded) return core::unavailable("read index timed out");
     return index.status();
   }
   while (running_ && state_machine_.applied_index() < *index) {
-    if (!applied_.wait_until(env_.clock, deadline) && state_machine_.applied_index() < *index) {
+    const bool woken = applied_.wait_until(env_.clock, deadline);
+    if (!*alive) return core::unavailable("node stopped");
+    if (!woken && state_machine_.applied_index() < *index) {
       return core::unavailable("apply did not reach the read index in time");
     }
   }
@@ -229,7 +238,7 @@ Status RaftNode::handle_ready() {
   for (Message& m : rd.messages) send(std::move(m));
   for (const Entry& e : rd.committed_entries) {
     if (e.index <= state_machine_.applied_index()) continue;
-    apply(e);
+    KEEL_TRY(apply(e));
   }
   for (const consensus::ReadState& rs : rd.read_states) {
     if (rs.context.size() != 8) continue;
@@ -243,7 +252,7 @@ Status RaftNode::handle_ready() {
   return maybe_compact();
 }
 
-void RaftNode::apply(const Entry& e) {
+Status RaftNode::apply(const Entry& e) {
   core::Result<Bytes> result = Bytes();
   if (e.type == EntryType::kNormal) {
     result = state_machine_.apply(e.index, e.data);
@@ -251,6 +260,9 @@ void RaftNode::apply(const Entry& e) {
     Status s = state_machine_.skip(e.index);
     if (!s.is_ok()) result = s;
   }
+  // A command's own failure is inside its reply bytes; a Status here means
+  // the machine's storage failed, and its state is no longer known.
+  if (!result.is_ok()) return result.status();
   ++applied_entries_;
   if (observer_ != nullptr) observer_->on_applied(options_.id, e);
   auto it = waiters_.find(e.index);
@@ -269,6 +281,7 @@ void RaftNode::apply(const Entry& e) {
     waiters_.erase(waiters_.begin());
   }
   applied_.notify_all();
+  return Status::ok();
 }
 
 Status RaftNode::maybe_compact() {

@@ -111,7 +111,8 @@ class RaftNode : public Replicator {
 
   void loop();
   core::Status handle_ready();
-  void apply(const consensus::Entry& entry);
+  // Errors: the state machine's (its storage failed: the node must stop).
+  core::Status apply(const consensus::Entry& entry);
   void send(consensus::Message msg);
   core::Status maybe_compact();
   void fail(const core::Status& status);
@@ -143,6 +144,9 @@ class RaftNode : public Replicator {
   uint64_t applied_entries_ = 0;
   bool running_ = false;
   core::Status failure_;
+  // Cleared by the destructor: a caller parked in propose() or
+  // read_barrier() checks it before touching the node again.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   // Last: destroyed first, killing the fibers that use the members above.
   core::FiberGroup fibers_;
 };

@@ -134,6 +134,10 @@ Status RaftStorage::save(const std::optional<consensus::HardState>& hard_state, 
   }
   if (!entries.empty()) {
     const LogIndex first = entries.front().index;
+    if (first < log_->first_index()) {
+      return core::internal_error("raft entries at " + first.to_string() + " precede the log's first index " +
+                                  log_->first_index().to_string());
+    }
     if (first <= log_->last_index()) KEEL_TRY(log_->truncate_suffix(first));
     if (first != log_->last_index().next()) {
       return core::internal_error("raft entries at " + first.to_string() + " do not follow the log's last index " +

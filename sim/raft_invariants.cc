@@ -45,6 +45,7 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
     // R5: a node that just became leader holds every committed entry.
     if (!st.was_leader || st.leader_term != term) {
       for (auto c = committed_.lower_bound(first); c != committed_.end(); ++c) {
+        if (committed_in_.at(c->first) >= term) continue;
         auto t = raft.term_at(core::LogIndex(c->first));
         if (!t || t->value() != c->second) {
           violation("R5 leader completeness: " + at(node, c->first) + " leads term " + std::to_string(term) +
@@ -73,6 +74,7 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
     auto t = raft.term_at(core::LogIndex(i));
     if (!t) continue;
     auto [it, fresh] = committed_.emplace(i, t->value());
+    if (fresh) committed_in_.emplace(i, term);
     if (!fresh && it->second != t->value()) {
       violation("R4 committed entry changed: " + at(node, i) + " committed with term " + std::to_string(t->value()) +
                 ", earlier committed with term " + std::to_string(it->second));
@@ -122,6 +124,7 @@ void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const cons
   auto c = committed_.find(i);
   if (c == committed_.end()) {
     committed_.emplace(i, entry.term.value());
+    committed_in_.emplace(i, entry.term.value());
   } else if (c->second != entry.term.value()) {
     violation("R6 applied an uncommitted entry: " + at(node, i) + " term " + std::to_string(entry.term.value()));
   }

@@ -13,7 +13,8 @@
 //                        hold a stale entry above its own commit index until
 //                        the leader overwrites it); a node's commit index
 //                        does not decrease within one incarnation
-//   R5 leader completeness   a new leader holds every committed entry
+//   R5 leader completeness   a new leader of term T holds every entry
+//                        committed in a term before T
 //   R6 state-machine safety   every node applies the same entry at an index,
 //                        and each index at most once per incarnation
 // R7 (durable before counted) is enforced by the driver's order of
@@ -78,6 +79,9 @@ class RaftInvariants {
 
   std::map<uint64_t, core::NodeId> leaders_;               // term -> leader
   std::map<uint64_t, uint64_t> committed_;                 // index -> term
+  // index -> the term of the node that first reported it committed: at or
+  // after the term in which it was committed.
+  std::map<uint64_t, uint64_t> committed_in_;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> entry_digest_;  // (index, term) -> data digest
   std::map<uint64_t, uint64_t> applied_digest_;            // index -> digest of the applied entry
   std::map<core::NodeId, NodeState> nodes_;
