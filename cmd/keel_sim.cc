@@ -6,6 +6,7 @@
 //                                      reported failure, not a dead sweep
 //   keel-sim --seed 42 --check-determinism   the run twice; digests compared
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,10 +85,11 @@ struct Child {
   uint64_t seed;
   int result_fd;
   std::string stderr_path;
+  std::chrono::steady_clock::time_point started;
 };
 
 // Runs every seed of [from, to] in child processes, `jobs` at a time.
-int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool json) {
+int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool json, double seed_timeout_s) {
   const uint64_t total = to - from + 1;
   uint64_t next = from;
   uint64_t done = 0;
@@ -117,7 +119,7 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
     }
     ::close(fds[1]);
     if (err_fd >= 0) ::close(err_fd);
-    running.push_back(Child{pid, seed, fds[0], path});
+    running.push_back(Child{pid, seed, fds[0], path, std::chrono::steady_clock::now()});
   };
 
   while (done < total) {
@@ -126,7 +128,17 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
     running.pop_front();
     std::string out;
     char buf[4096];
+    bool timed_out = false;
     for (;;) {
+      // A seed that runs past its wall-clock budget is killed and reported.
+      const double left = seed_timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - child.started).count();
+      pollfd p{child.result_fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, left > 0 ? static_cast<int>(left * 1000) : 0);
+      if (ready == 0) {
+        ::kill(child.pid, SIGKILL);
+        timed_out = true;
+        break;
+      }
       const ssize_t n = ::read(child.result_fd, buf, sizeof buf);
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
@@ -135,7 +147,7 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
     int status = 0;
     ::waitpid(child.pid, &status, 0);
     ++done;
-    const bool crashed = !WIFEXITED(status) || WEXITSTATUS(status) != 0 || out.empty();
+    const bool crashed = timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || out.empty();
     std::string tail;
     if (FILE* f = std::fopen(child.stderr_path.c_str(), "r")) {
       std::string all;
@@ -149,7 +161,9 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
     RunResult repro_only;
     repro_only.seed = child.seed;
     if (crashed) {
-      std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status)) : "no result";
+      std::string why = timed_out ? "timed out after " + std::to_string(static_cast<int>(seed_timeout_s)) + " wall seconds"
+                        : WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                              : "no result";
       failures.push_back({child.seed, "crashed (" + why + "): " + tail + "\n    repro: " + repro_only.repro(o)});
       if (json) {
         std::printf("{\"seed\":%" PRIu64 ",\"result\":\"fail\",\"violations\":[\"crashed: %s\"]}\n", child.seed,
@@ -212,6 +226,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 3600.0));
   app.add_option("--trace", options.trace_path, "write the event trace as JSON lines to FILE");
   app.add_option("--bug", options.bug, "test only: enable a planted protocol bug");
+  double seed_timeout = 300;
+  app.add_option("--seed-timeout", seed_timeout, "in a sweep, wall seconds a seed may run before it is killed and failed")
+      ->check(CLI::Range(1.0, 86400.0));
   bool list_workloads = false;
   app.add_flag("--list-workloads", list_workloads, "print the workload names, one per line");
   CLI11_PARSE(app, argc, argv);
@@ -249,7 +266,7 @@ int main(int argc, char** argv) {
       std::printf("determinism: %" PRIu64 " seeds, %d differ\n", to - from + 1, bad);
       if (bad != 0) return 1;
     }
-    return sweep(options, from, to, jobs, json);
+    return sweep(options, from, to, jobs, json, seed_timeout);
   }
 
   const RunResult r = run_one(options, options.seed);

@@ -96,6 +96,7 @@ class KvScenario : public Scenario {
 
   void on_healed(World&) override { healed_ = true; }
   bool finished() const override { return checked_; }
+  bool failed() const override { return !invariants_.violations().empty(); }
 
   void report(World& world, RunResult& result) override {
     (void)world;

@@ -103,11 +103,13 @@ RunResult run_simulation(const RunOptions& options) {
 
   const Instant heal_at = Instant() + options.fault_window;
   nemesis.schedule(Instant() + Duration::millis(500), heal_at);
-  world.run_until(heal_at);
-  nemesis.heal();
-  scenario->on_healed(world);
-  world.run_until(heal_at + options.liveness_window, [&] { return scenario->finished(); });
-  if (!scenario->finished()) {
+  world.run_until(heal_at, [&] { return scenario->failed(); });
+  if (!scenario->failed()) {
+    nemesis.heal();
+    scenario->on_healed(world);
+    world.run_until(heal_at + options.liveness_window, [&] { return scenario->finished() || scenario->failed(); });
+  }
+  if (!scenario->finished() && !scenario->failed()) {
     result.violation("liveness: the workload did not finish within " + options.liveness_window.to_string() +
                      " after the faults healed");
   }

@@ -75,6 +75,9 @@ class Scenario {
   virtual void on_healed(World& world) = 0;
   // True once the clients have finished and the final checks have run.
   virtual bool finished() const = 0;
+  // True once an online checker has found a violation: the run stops there
+  // (what follows a broken invariant only buries it).
+  virtual bool failed() const { return false; }
   // Fills in violations and counters. Called at the end of the run.
   virtual void report(World& world, RunResult& result) = 0;
 };
