@@ -111,7 +111,9 @@ std::optional<core::Address> RaftNode::leader_client_address() const {
   auto learned = learned_client_addresses_.find(leader);
   if (learned != learned_client_addresses_.end()) return learned->second;
   auto it = options_.members.find(leader);
-  if (it == options_.members.end()) return std::nullopt;
+  // A member whose client address is not configured is known only once it
+  // has introduced itself.
+  if (it == options_.members.end() || it->second.client.port == 0) return std::nullopt;
   return it->second.client;
 }
 

@@ -1,0 +1,181 @@
+// keeld: a keel node. Clients speak the Redis protocol; nodes replicate
+// through one Raft group; state lives in RocksDB under --data-dir.
+//
+//   keeld                                   a single-node store on 127.0.0.1:6379
+//   keeld --id 2 --listen 127.0.0.1:6380 --peer-listen 127.0.0.1:7380
+//         --peers 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381 --data-dir n2
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <toml++/toml.h>
+
+#include "net/posix/posix_env.h"
+#include "node/kv_node.h"
+#include "storage/rocksdb/rocks_kv_engine.h"
+
+namespace {
+
+constexpr const char* kVersion = "keeld 0.1.0";
+
+using keel::core::Address;
+using keel::core::NodeId;
+
+struct Flags {
+  uint32_t id = 1;
+  std::string listen = "127.0.0.1:6379";
+  std::string peer_listen = "127.0.0.1:7379";
+  std::string peers;
+  std::string data_dir = "keel-data";
+  std::string log_level = "info";
+  std::string requirepass;
+  std::string cluster_secret = "keel";
+  uint64_t tick_ms = 100;
+};
+
+// Parses "1=host:port,2=host:port".
+keel::core::Result<std::map<NodeId, Address>> parse_peers(const std::string& text) {
+  std::map<NodeId, Address> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) return keel::core::invalid_argument("--peers entry '" + item + "' is not ID=HOST:PORT");
+    char* tail = nullptr;
+    const unsigned long id = std::strtoul(item.c_str(), &tail, 10);
+    if (tail != item.c_str() + eq || id == 0 || id > UINT32_MAX) {
+      return keel::core::invalid_argument("--peers entry '" + item + "' has no valid node id");
+    }
+    KEEL_TRY_ASSIGN(Address a, Address::parse(item.substr(eq + 1)));
+    if (!out.emplace(NodeId(static_cast<uint32_t>(id)), a).second) {
+      return keel::core::invalid_argument("--peers names node " + std::to_string(id) + " twice");
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+// Values from a TOML file, for every key the command line did not set.
+bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::fprintf(stderr, "keeld: %s: %s\n", path.c_str(), std::string(e.description()).c_str());
+    return false;
+  }
+  auto str = [&](const char* key, const char* flag, std::string& into) {
+    if (auto v = t[key].value<std::string>(); v && app.count(flag) == 0) into = *v;
+  };
+  if (auto v = t["id"].value<int64_t>(); v && app.count("--id") == 0) f.id = static_cast<uint32_t>(*v);
+  str("listen", "--listen", f.listen);
+  str("peer_listen", "--peer-listen", f.peer_listen);
+  str("peers", "--peers", f.peers);
+  str("data_dir", "--data-dir", f.data_dir);
+  str("log_level", "--log-level", f.log_level);
+  str("requirepass", "--requirepass", f.requirepass);
+  str("cluster_secret", "--cluster-secret", f.cluster_secret);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"keeld: a keel node (Redis protocol, Raft replication, RocksDB)"};
+  Flags f;
+  std::string config_path;
+  app.set_version_flag("--version", kVersion);
+  app.add_option("--id", f.id, "this node's id (1..)")->check(CLI::Range(1u, 1000000u));
+  app.add_option("--listen", f.listen, "client (RESP) address HOST:PORT");
+  app.add_option("--peer-listen", f.peer_listen, "address for other nodes HOST:PORT");
+  app.add_option("--peers", f.peers, "every member's peer address, this node included: 1=HOST:PORT,2=...");
+  app.add_option("--data-dir", f.data_dir, "directory for the Raft log and the RocksDB state");
+  app.add_option("--config", config_path, "TOML file with the same keys (id, listen, peer_listen, peers, data_dir, ...)");
+  app.add_option("--log-level", f.log_level, "debug|info|warn|error|off");
+  app.add_option("--requirepass", f.requirepass, "password clients must AUTH with");
+  app.add_option("--cluster-secret", f.cluster_secret, "secret shared by the nodes of one cluster");
+  app.add_option("--tick-ms", f.tick_ms, "Raft tick; elections time out after 10-20 ticks")->check(CLI::Range(1, 10000));
+  CLI11_PARSE(app, argc, argv);
+  if (!config_path.empty() && !apply_config_file(config_path, app, f)) return 2;
+
+  keel::core::LogLevel level;
+  if (!keel::core::parse_log_level(f.log_level, &level)) {
+    std::fprintf(stderr, "keeld: --log-level must be debug, info, warn, error or off\n");
+    return 2;
+  }
+  auto listen = Address::parse(f.listen);
+  auto peer_listen = Address::parse(f.peer_listen);
+  if (!listen.is_ok() || !peer_listen.is_ok()) {
+    std::fprintf(stderr, "keeld: %s\n", (!listen.is_ok() ? listen.status() : peer_listen.status()).to_string().c_str());
+    return 2;
+  }
+  std::map<NodeId, Address> peers;
+  if (f.peers.empty()) {
+    peers[NodeId(f.id)] = *peer_listen;
+  } else {
+    auto parsed = parse_peers(f.peers);
+    if (!parsed.is_ok()) {
+      std::fprintf(stderr, "keeld: %s\n", parsed.status().to_string().c_str());
+      return 2;
+    }
+    peers = std::move(*parsed);
+    if (peers.count(NodeId(f.id)) == 0) {
+      std::fprintf(stderr, "keeld: --peers must include this node (--id %u)\n", f.id);
+      return 2;
+    }
+  }
+
+  keel::posix::PosixEnvOptions env_options;
+  env_options.data_dir = f.data_dir;
+  env_options.node = NodeId(f.id);
+  env_options.trace_source = "n" + std::to_string(f.id);
+  env_options.log_level = level;
+  env_options.stop_on_signals = true;
+  auto posix = keel::posix::PosixEnv::create(env_options);
+  if (!posix.is_ok()) {
+    std::fprintf(stderr, "keeld: cannot open data directory %s: %s\n", f.data_dir.c_str(),
+                 posix.status().to_string().c_str());
+    return 1;
+  }
+  keel::core::Env& env = (*posix)->env();
+
+  keel::node::KvNodeConfig config;
+  config.raft.id = NodeId(f.id);
+  for (auto& [id, peer] : peers) {
+    keel::node::MemberAddresses m;
+    m.peer = peer;
+    // Other nodes' client addresses arrive in their handshakes.
+    if (id == NodeId(f.id)) m.client = *listen;
+    config.raft.members[id] = m;
+  }
+  config.raft.cluster_secret = f.cluster_secret;
+  config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
+  config.client_address = *listen;
+  config.requirepass = f.requirepass;
+  const std::string engine_path = f.data_dir + "/kv";
+  keel::core::Clock* clock = &env.clock;
+  config.open_engine = [engine_path, clock](keel::core::Env&)
+      -> keel::core::Result<std::unique_ptr<keel::storage::KvEngine>> {
+    keel::storage::RocksKvOptions o;
+    o.clock = clock;
+    KEEL_TRY_ASSIGN(auto engine, keel::storage::RocksKvEngine::open(engine_path, o));
+    return std::unique_ptr<keel::storage::KvEngine>(std::move(engine));
+  };
+
+  int exit_code = 0;
+  keel::posix::PosixEnv* owner = posix->get();
+  env.spawn("keeld.main", [&env, &config, &exit_code, owner] {
+    const keel::core::Status s = keel::node::run_kv_node(env, config);
+    if (!s.is_ok()) {
+      std::fprintf(stderr, "keeld: node stopped: %s\n", s.to_string().c_str());
+      exit_code = 1;
+    }
+    owner->stop();
+  });
+  std::fprintf(stderr, "%s: node %u serving RESP on %s, peers on %s, data in %s\n", kVersion, f.id,
+               listen->to_string().c_str(), peer_listen->to_string().c_str(), f.data_dir.c_str());
+  (*posix)->run();
+  return exit_code;
+}
