@@ -5,11 +5,7 @@ namespace keel::sim {
 namespace {
 
 uint64_t entry_hash(const consensus::Entry& e) {
-  core::Bytes b;
-  core::put_u64(b, e.term.value());
-  b.push_back(static_cast<char>(e.type));
-  b += e.data;
-  return core::checksum64(b);
+  return core::checksum64(e.data, e.term.value() * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(e.type));
 }
 
 std::string at(core::NodeId node, uint64_t index) {
@@ -82,8 +78,15 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
   }
   st.commit = std::max(st.commit, commit);
 
-  // R3 and R4 on the tail of the log.
-  const uint64_t from = last > kTailCheckedMax ? std::max(first, last - kTailCheckedMax + 1) : first;
+  // R3 and R4 on the tail of the log: the entries appended since the last
+  // report, or the whole tail if the entry at the old end was replaced.
+  uint64_t from = last > kTailCheckedMax ? std::max(first, last - kTailCheckedMax + 1) : first;
+  if (st.checked_last != 0 && st.checked_last <= last) {
+    auto t = raft.term_at(core::LogIndex(st.checked_last));
+    if (t && t->value() == st.checked_last_term) from = std::max(from, st.checked_last + 1);
+  }
+  st.checked_last = last;
+  if (auto t = raft.term_at(core::LogIndex(last))) st.checked_last_term = t->value();
   for (uint64_t i = from; i <= last; ++i) {
     const consensus::Entry* e = raft.entry_at(core::LogIndex(i));
     if (e == nullptr) continue;

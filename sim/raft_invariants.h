@@ -71,6 +71,9 @@ class RaftInvariants {
     bool was_leader = false;
     uint64_t leader_term = 0;
     uint64_t leader_last = 0;
+    // The log's last index (and its term) at the previous report.
+    uint64_t checked_last = 0;
+    uint64_t checked_last_term = 0;
   };
 
   void check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft);
