@@ -53,9 +53,7 @@ class DemoScenario : public Scenario {
   std::vector<FaultKind> allowed_faults() const override {
     // No bit flips: the demo's log format does not tell a flipped synced
     // record from an unsynced torn one (storage/ does).
-    return {FaultKind::kPartition, FaultKind::kIsolate, FaultKind::kOneWay,   FaultKind::kClog,
-            FaultKind::kReset,     FaultKind::kCrash,   FaultKind::kKill,     FaultKind::kPause,
-            FaultKind::kDiskErrors, FaultKind::kSlowDisk, FaultKind::kClockDrift};
+    return fault_kinds_without_bit_flips();
   }
 
   void on_healed(World&) override { healed_ = true; }

@@ -89,9 +89,7 @@ class KvScenario : public Scenario {
   std::vector<FaultKind> allowed_faults() const override {
     // Bit flips are reported as Corruption and stop a node for good; the
     // simulated cluster has no repair path for them yet.
-    return {FaultKind::kPartition, FaultKind::kIsolate, FaultKind::kOneWay,    FaultKind::kClog,
-            FaultKind::kReset,     FaultKind::kCrash,   FaultKind::kKill,      FaultKind::kPause,
-            FaultKind::kDiskErrors, FaultKind::kSlowDisk, FaultKind::kClockDrift};
+    return fault_kinds_without_bit_flips();
   }
 
   void on_healed(World&) override { healed_ = true; }

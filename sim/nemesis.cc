@@ -34,6 +34,12 @@ std::vector<FaultKind> all_fault_kinds() {
   return all;
 }
 
+std::vector<FaultKind> fault_kinds_without_bit_flips() {
+  std::vector<FaultKind> kinds = all_fault_kinds();
+  std::erase(kinds, FaultKind::kBitFlip);
+  return kinds;
+}
+
 SwarmConfig SwarmConfig::draw(core::Random& random, const std::vector<FaultKind>& allowed) {
   SwarmConfig c;
   if (allowed.empty()) return c;

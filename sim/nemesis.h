@@ -38,6 +38,9 @@ enum class FaultKind : uint8_t {
 const char* fault_name(FaultKind kind);
 // Every kind, in declaration order.
 std::vector<FaultKind> all_fault_kinds();
+// Every kind but bit flips: for services that detect a flipped bit (and so
+// stop the node) but cannot yet repair it from their peers.
+std::vector<FaultKind> fault_kinds_without_bit_flips();
 
 struct SwarmConfig {
   // Kinds this seed uses, each with its mean interval between injections.

@@ -1,5 +1,7 @@
 #include "workloads/history.h"
 
+#include "core/trace.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -45,24 +47,7 @@ std::string time_string(core::Instant t) {
 
 void json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x80) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  core::append_json_escaped(out, s);
   out += '"';
 }
 
