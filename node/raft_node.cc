@@ -236,6 +236,10 @@ Status RaftNode::handle_ready() {
     }
     applied_.notify_all();
   }
+  if (options_.test_bug_send_before_persist) {
+    for (Message& m : rd.messages) send(std::move(m));
+    rd.messages.clear();
+  }
   KEEL_TRY(storage_->save(rd.hard_state, rd.entries, snapshot_meta));
   for (Message& m : rd.messages) send(std::move(m));
   for (const Entry& e : rd.committed_entries) {
@@ -321,6 +325,7 @@ void RaftNode::send(Message msg) {
     msg.snapshot->meta.config = raft_->config_state();
     msg.snapshot->data = std::move(*data);
   }
+  if (observer_ != nullptr) observer_->on_send(msg, storage_->log().synced_index(), storage_->hard_state());
   Bytes frame;
   net::append_frame(frame, encode_raft_message(msg));
   if (link.queued_bytes + frame.size() > options_.peer_queue_bytes_max) {

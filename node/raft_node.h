@@ -58,6 +58,8 @@ struct RaftNodeOptions {
   size_t proposals_max = 8192;
   size_t peer_queue_bytes_max = 64 * 1024 * 1024;
   size_t frame_bytes_max = 256 * 1024 * 1024;
+  // TEST ONLY: send a Ready's messages before persisting it (breaks R7).
+  bool test_bug_send_before_persist = false;
 };
 
 // Called after every handled Ready, and after each applied entry, so that a
@@ -67,6 +69,13 @@ class RaftObserver {
   virtual ~RaftObserver() = default;
   virtual void on_ready_handled(const consensus::Raft& raft) = 0;
   virtual void on_applied(core::NodeId node, const consensus::Entry& entry) = 0;
+  // Called as each message leaves, with what this node has durable at that
+  // moment: its log's synced index and the term and vote on disk.
+  virtual void on_send(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable) {
+    (void)msg;
+    (void)synced;
+    (void)durable;
+  }
 };
 
 class RaftNode : public Replicator {

@@ -47,6 +47,7 @@ class KvScenario : public Scenario {
     if (options.bug == "commit-without-quorum") raft.raft.test_bug_commit_without_quorum = true;
     else if (options.bug == "vote-without-log-check") raft.raft.test_bug_vote_without_log_check = true;
     else if (options.bug == "commit-previous-term") raft.raft.test_bug_commit_previous_term = true;
+    else if (options.bug == "send-before-persist") raft.test_bug_send_before_persist = true;
     else if (!options.bug.empty()) violations_.push_back("unknown --bug '" + options.bug + "'");
 
     for (int i = 1; i <= options.nodes; ++i) {

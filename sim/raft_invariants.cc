@@ -106,6 +106,22 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
   }
 }
 
+void RaftInvariants::sent(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable) {
+  using consensus::MessageType;
+  if (msg.type == MessageType::kVoteResponse && !msg.reject) {
+    // A durable later term also binds: the node can never vote in msg.term
+    // again after a crash.
+    if (durable.term < msg.term || (durable.term == msg.term && durable.vote != msg.to)) {
+      violation("R7 durable before counted: node " + msg.from.to_string() + " granted its vote to " +
+                msg.to.to_string() + " in term " + msg.term.to_string() + " before the vote was on disk");
+    }
+  }
+  if (msg.type == MessageType::kAppendResponse && !msg.reject && msg.index > synced) {
+    violation("R7 durable before counted: node " + msg.from.to_string() + " acknowledged index " +
+              msg.index.to_string() + " with only " + synced.to_string() + " synced");
+  }
+}
+
 void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry) {
   NodeState& st = nodes_[node];
   if (st.incarnation != incarnation) {

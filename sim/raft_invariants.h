@@ -17,10 +17,11 @@
 //                        committed in a term before T
 //   R6 state-machine safety   every node applies the same entry at an index,
 //                        and each index at most once per incarnation
-// R7 (durable before counted) is enforced by the driver's order of
-// operations and exercised by the crash model, whose violations surface as
-// R4/R5 or lost acknowledged writes; R8 is vacuous while the simulated
-// cluster's membership is fixed.
+//   R7 durable before counted   a granted vote leaves only once that term
+//                        and vote are on disk; a successful append response
+//                        only for entries the log has synced
+// R8 is vacuous while the simulated cluster's membership is fixed (the
+// consensus/ property tests check it under membership changes).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,9 @@ class RaftInvariants {
     void on_applied(core::NodeId node, const consensus::Entry& entry) override {
       checker_.applied(node, incarnation_, entry);
     }
+    void on_send(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable) override {
+      checker_.sent(msg, synced, durable);
+    }
 
    private:
     RaftInvariants& checker_;
@@ -78,6 +82,7 @@ class RaftInvariants {
 
   void check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft);
   void applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry);
+  void sent(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable);
   void violation(std::string what);
 
   std::map<uint64_t, core::NodeId> leaders_;               // term -> leader

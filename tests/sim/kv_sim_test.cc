@@ -36,7 +36,7 @@ TEST_CASE("sim kv: register, counter and unique-writes pass under faults, determ
 }
 
 TEST_CASE("sim kv: planted Raft bugs are caught within 30 seeds", "[sim][sim]") {
-  for (const char* bug : {"commit-without-quorum", "vote-without-log-check"}) {
+  for (const char* bug : {"commit-without-quorum", "vote-without-log-check", "send-before-persist"}) {
     uint64_t caught_at = 0;
     for (uint64_t seed = 1; seed <= 30 && caught_at == 0; ++seed) {
       const RunResult r = run("register", seed, bug);
