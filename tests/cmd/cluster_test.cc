@@ -22,10 +22,7 @@ using keel::core::Duration;
 
 namespace {
 
-std::string build_dir() {
-  const char* b = std::getenv("KEEL_BUILD_DIR");
-  return b != nullptr ? b : ".";
-}
+std::string build_dir() { return KEEL_BUILD_DIR; }
 
 struct Node {
   int id;

@@ -8,10 +8,7 @@
 
 namespace {
 
-std::string source_dir() {
-  const char* s = std::getenv("KEEL_SOURCE_DIR");
-  return s != nullptr ? s : ".";
-}
+std::string source_dir() { return KEEL_SOURCE_DIR; }
 
 int run(const std::string& cmd) {
   const int status = std::system(cmd.c_str());
