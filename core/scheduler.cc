@@ -64,14 +64,25 @@ class StackPool {
   }
 
   ctx::stack_context get() {
-    last_ = get_stack();
+    last_ = take();
     return last_;
+  }
+  void put(ctx::stack_context& sc) {
+    if (free_.size() < Scheduler::kStackPoolMax) {
+      free_.push_back(sc);
+    } else {
+      unmap(sc);
+    }
   }
   // The stack most recently handed out.
   const ctx::stack_context& last() const { return last_; }
+  // The usable range of a stack handed out by get() (without the guard).
+  StackBounds bounds(const ctx::stack_context& sc) const {
+    return StackBounds{static_cast<char*>(sc.sp) - sc.size + page_, sc.size - page_};
+  }
 
  private:
-  ctx::stack_context get_stack() {
+  ctx::stack_context take() {
     if (!free_.empty()) {
       ctx::stack_context sc = free_.back();
       free_.pop_back();
@@ -87,23 +98,6 @@ class StackPool {
     sc.sp = static_cast<char*>(base) + total;
     return sc;
   }
-
- public:
-  // The usable range of a stack handed out by get().
-  StackBounds bounds(const ctx::stack_context& sc) const {
-    return StackBounds{static_cast<char*>(sc.sp) - sc.size + page_, sc.size - page_};
-  }
-
- public:
-  void put(ctx::stack_context& sc) {
-    if (free_.size() < Scheduler::kStackPoolMax) {
-      free_.push_back(sc);
-    } else {
-      unmap(sc);
-    }
-  }
-
- private:
   static void unmap(ctx::stack_context& sc) {
     void* base = static_cast<char*>(sc.sp) - sc.size;
     ::munmap(base, sc.size);
