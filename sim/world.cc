@@ -281,8 +281,13 @@ void World::resume(HostId id) {
   if (held == held_.end()) return;
   std::vector<Event> events = std::move(held->second);
   held_.erase(held);
-  // Held timers fire now, in their original order.
-  for (Event& e : events) at(now_, std::move(e.fn), e.owner);
+  // Held timers fire now, in their original order. They keep their
+  // sequence numbers: those are the ids callers cancel them by.
+  for (Event& e : events) {
+    e.at_ns = now_.ns();
+    queue_.push_back(std::move(e));
+    std::push_heap(queue_.begin(), queue_.end(), Later());
+  }
 }
 
 }  // namespace keel::sim

@@ -119,3 +119,18 @@ TEST_CASE("world: same seed gives the same digest, different seeds differ", "[si
     RC_ASSERT(run(seed) != run(seed + 1));
   });
 }
+
+TEST_CASE("world: a timer held by a pause can still be cancelled after resume", "[sim][unit]") {
+  World w(6);
+  bool fired = false;
+  HostId h = w.add_host("n1", [](Env& env) { env.sleep_for(Duration::seconds(1000)); }, 0);
+  w.start(h);
+  w.run_for(Duration::millis(1));
+  const auto id = w.clock(h).schedule(w.clock(h).now() + Duration::millis(10), [&] { fired = true; });
+  w.pause(h);
+  w.run_for(Duration::millis(50));
+  w.resume(h);
+  w.clock(h).cancel(id);
+  w.run_for(Duration::millis(50));
+  REQUIRE_FALSE(fired);
+}
