@@ -41,10 +41,10 @@ step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE=ON >/dev/null
 cmake --build build-asan -j "$JOBS"
 
-step "tests under the sanitizers (all but [slow])"
+step "tests under the sanitizers"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest -j "$JOBS" --output-on-failure --timeout 900 -LE slow)
+(cd build-asan && ctest -j "$JOBS" --output-on-failure --timeout 900)
 
 step "simulation seeds under the sanitizers"
 for w in $(build-asan/cmd/keel-sim --list-workloads); do
