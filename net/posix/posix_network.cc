@@ -66,21 +66,25 @@ core::Status socket_status(int err, std::string_view op, const core::Address& pe
   return core::io_error(std::move(message));
 }
 
+// Registers a socket with the loop; on failure closes it and marks its
+// owner closed, so the owner's destructor has nothing left to release.
+core::Status register_fd(EventLoop& loop, int& fd, IoWatch& watch, bool& closed) {
+  const core::Status s = loop.add_fd(fd, &watch);
+  if (!s.is_ok()) {
+    ::close(fd);
+    fd = -1;
+    closed = true;
+  }
+  return s;
+}
+
 class PosixStream final : public core::Stream {
  public:
   PosixStream(EventLoop& loop, int fd, core::Address peer) : loop_(loop), fd_(fd), peer_(std::move(peer)), watch_(loop.fibers()) {}
   ~PosixStream() override { close(); }
 
   // Registers with the loop; on failure the stream is closed.
-  core::Status start() {
-    const core::Status s = loop_.add_fd(fd_, &watch_);
-    if (!s.is_ok()) {
-      ::close(fd_);
-      fd_ = -1;
-      closed_ = true;
-    }
-    return s;
-  }
+  core::Status start() { return register_fd(loop_, fd_, watch_, closed_); }
 
   core::Result<size_t> read(char* buf, size_t len) override {
     if (len == 0) return closed_ ? core::Result<size_t>(core::cancelled("stream closed")) : size_t{0};
@@ -164,15 +168,7 @@ class PosixListener final : public core::Listener {
   PosixListener(EventLoop& loop, int fd, core::Address bound) : loop_(loop), fd_(fd), bound_(std::move(bound)), watch_(loop.fibers()) {}
   ~PosixListener() override { close(); }
 
-  core::Status start() {
-    const core::Status s = loop_.add_fd(fd_, &watch_);
-    if (!s.is_ok()) {
-      ::close(fd_);
-      fd_ = -1;
-      closed_ = true;
-    }
-    return s;
-  }
+  core::Status start() { return register_fd(loop_, fd_, watch_, closed_); }
 
   core::Result<std::unique_ptr<core::Stream>> accept() override {
     for (;;) {
