@@ -55,6 +55,6 @@ follower=6379; [ "$leader" = 6379 ] && follower=6380
 echo
 echo "a follower redirects writes: redis-cli -p $follower set k v  ->  $(redis-cli -p "$follower" set k v)"
 echo
-echo "connect with:  redis-cli -p $leader      (INFO replication shows the Raft state)"
+echo "connect with:  redis-cli -c -p 6379      (-c follows redirects to the leader; INFO replication shows the Raft state)"
 echo "logs in $DIR/n*.log; Ctrl-C stops the cluster"
 wait
