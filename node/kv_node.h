@@ -1,5 +1,6 @@
 // run_kv_node: one keel v0.1 node — a KV engine, the KV state machine, a
-// Raft group driver and the RESP front end — composed on an Env.
+// Raft group driver, the RESP front end and, if configured, a Prometheus
+// metrics endpoint — composed on an Env.
 //
 // The same function is keeld's node (POSIX Env, RocksDB) and a simulated
 // node (sim Env, in-memory engine persisted through snapshots on SimDisk).
@@ -7,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/env.h"
@@ -26,12 +28,25 @@ struct KvNodeConfig {
   std::function<core::Result<std::unique_ptr<storage::KvEngine>>(core::Env&)> open_engine;
   // AUTH password required from clients; empty: none.
   std::string requirepass;
+  // Where this node serves Prometheus metrics over HTTP (GET /metrics);
+  // unset: no metrics endpoint.
+  std::optional<core::Address> metrics_address;
   // Test and simulation hook; null in production.
   RaftObserver* observer = nullptr;
   // Test and simulation hook: called with the running node and state
   // machine once started, and with nulls before they are destroyed.
   std::function<void(RaftNode*, StateMachine*)> on_running;
 };
+
+class RespServer;
+
+// The node's metrics in Prometheus text format (see node/metrics_server.h),
+// from the node's public state: Raft position and role, per-peer
+// replication progress (leader only), applied entries, RESP clients and
+// commands, key count and the durable applied index. May suspend (counting
+// keys reads the engine).
+std::string render_node_metrics(const KvNodeConfig& config, const RaftNode& raft, StateMachine& machine,
+                                const RespServer& server);
 
 // Runs until the node fails (a storage error) or its process dies. Returns
 // why it stopped. May suspend.
