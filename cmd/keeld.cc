@@ -4,9 +4,12 @@
 //   keeld                                   a single-node store on 127.0.0.1:6379
 //   keeld --id 2 --listen 127.0.0.1:6380 --peer-listen 127.0.0.1:7380
 //         --peers 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381 --data-dir n2
+//   keeld --metrics-listen 127.0.0.1:9121    also serve Prometheus metrics at
+//                                           http://127.0.0.1:9121/metrics
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <toml++/toml.h>
 
@@ -30,6 +33,8 @@ struct Flags {
   std::string log_level = "info";
   std::string requirepass;
   std::string cluster_secret = "keel";
+  // Empty: no metrics endpoint.
+  std::string metrics_listen;
   uint64_t tick_ms = 100;
 };
 
@@ -77,6 +82,7 @@ bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
   str("log_level", "--log-level", f.log_level);
   str("requirepass", "--requirepass", f.requirepass);
   str("cluster_secret", "--cluster-secret", f.cluster_secret);
+  str("metrics_listen", "--metrics-listen", f.metrics_listen);
   return true;
 }
 
@@ -96,6 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", f.log_level, "debug|info|warn|error|off");
   app.add_option("--requirepass", f.requirepass, "password clients must AUTH with");
   app.add_option("--cluster-secret", f.cluster_secret, "secret shared by the nodes of one cluster");
+  app.add_option("--metrics-listen", f.metrics_listen,
+                 "serve Prometheus metrics over HTTP at HOST:PORT/metrics (default: off)");
   app.add_option("--tick-ms", f.tick_ms, "Raft tick; elections time out after 10-20 ticks")->check(CLI::Range(1, 10000));
   CLI11_PARSE(app, argc, argv);
   if (!config_path.empty() && !apply_config_file(config_path, app, f)) return 2;
@@ -110,6 +118,21 @@ int main(int argc, char** argv) {
   if (!listen.is_ok() || !peer_listen.is_ok()) {
     std::fprintf(stderr, "keeld: %s\n", (!listen.is_ok() ? listen.status() : peer_listen.status()).to_string().c_str());
     return 2;
+  }
+  std::optional<Address> metrics_listen;
+  if (!f.metrics_listen.empty()) {
+    auto parsed = Address::parse(f.metrics_listen);
+    if (!parsed.is_ok()) {
+      std::fprintf(stderr, "keeld: --metrics-listen wants HOST:PORT (port 1..65535): %s\n",
+                   parsed.status().message().c_str());
+      return 2;
+    }
+    if (*parsed == *listen || *parsed == *peer_listen) {
+      std::fprintf(stderr, "keeld: --metrics-listen %s is already the %s address\n", parsed->to_string().c_str(),
+                   *parsed == *listen ? "--listen" : "--peer-listen");
+      return 2;
+    }
+    metrics_listen = *parsed;
   }
   std::map<NodeId, Address> peers;
   if (f.peers.empty()) {
@@ -154,6 +177,7 @@ int main(int argc, char** argv) {
   config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
   config.client_address = *listen;
   config.requirepass = f.requirepass;
+  config.metrics_address = metrics_listen;
   const std::string engine_path = f.data_dir + "/kv";
   keel::core::Clock* clock = &env.clock;
   config.open_engine = [engine_path, clock](keel::core::Env&)
@@ -174,8 +198,10 @@ int main(int argc, char** argv) {
     }
     owner->stop();
   });
-  std::fprintf(stderr, "%s: node %u serving RESP on %s, peers on %s, data in %s\n", kVersion, f.id,
-               listen->to_string().c_str(), peer_listen->to_string().c_str(), f.data_dir.c_str());
+  const std::string metrics_note = metrics_listen ? ", metrics on http://" + metrics_listen->to_string() + "/metrics" : "";
+  std::fprintf(stderr, "%s: node %u serving RESP on %s, peers on %s%s, data in %s\n", kVersion, f.id,
+               listen->to_string().c_str(), peer_listen->to_string().c_str(), metrics_note.c_str(),
+               f.data_dir.c_str());
   (*posix)->run();
   return exit_code;
 }

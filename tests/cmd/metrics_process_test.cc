@@ -1,0 +1,199 @@
+// A real keeld process with --metrics-listen: scraped over a plain POSIX
+// socket, as Prometheus would, and the flag's validation.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::string keeld_path() { return std::string(KEEL_BUILD_DIR) + "/cmd/keeld"; }
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char dir[] = "/tmp/keel-metrics-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    path_ = dir;
+  }
+  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A child process running keeld with `args`, stderr into `log`; killed and
+// reaped on destruction.
+class Keeld {
+ public:
+  Keeld(const std::vector<std::string>& args, const std::string& log) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> argv;
+      static char name[] = "keeld";
+      argv.push_back(name);
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(keeld_path().c_str(), argv.data());
+      std::_Exit(127);
+    }
+  }
+  ~Keeld() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  // Waits for the process to exit on its own; its exit code, or -1 if it
+  // is still running after `timeout_ms`.
+  int wait_exit(int timeout_ms) {
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  // Sends SIGTERM and returns the exit code (keeld stops cleanly on it).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    return wait_exit(10000);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Connects to 127.0.0.1:port, sends `request`, and reads until the server
+// closes. Empty if the connection could not be made. Blocking, with a
+// receive timeout so a silent server cannot hang the test.
+std::string tcp_exchange(uint16_t port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return {};
+  }
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+std::string http_get(uint16_t port, const std::string& path) {
+  return tcp_exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                            "\r\nUser-Agent: keel-test\r\n\r\n");
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("metrics process: a single keeld serves /metrics and reports itself leader", "[cmd][slow]") {
+  TempDir dir;
+  // Ports from the process id, apart from those the cluster test uses, so
+  // parallel test runs do not collide.
+  const uint16_t base = static_cast<uint16_t>(41000 + (::getpid() % 3000) * 3);
+  const uint16_t resp_port = base;
+  const uint16_t peer_port = base + 1;
+  const uint16_t metrics_port = base + 2;
+  const std::string log = dir.path() + "/keeld.log";
+  Keeld keeld({"--id", "1", "--listen", "127.0.0.1:" + std::to_string(resp_port), "--peer-listen",
+               "127.0.0.1:" + std::to_string(peer_port), "--metrics-listen",
+               "127.0.0.1:" + std::to_string(metrics_port), "--data-dir", dir.path() + "/n1", "--tick-ms", "20",
+               "--log-level", "warn"},
+              log);
+
+  // Scrape until the node has elected itself.
+  std::string reply;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < give_up) {
+    reply = http_get(metrics_port, "/metrics");
+    if (has_line(reply, "keel_raft_is_leader 1")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO("last reply:\n" << reply << "\nkeeld log:\n" << read_file(log));
+  REQUIRE(has_line(reply, "keel_raft_is_leader 1"));
+  REQUIRE(reply.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  REQUIRE(reply.find("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != std::string::npos);
+  REQUIRE(reply.find("\r\nConnection: close\r\n") != std::string::npos);
+  const size_t body_at = reply.find("\r\n\r\n") + 4;
+  REQUIRE(reply.find("\r\nContent-Length: " + std::to_string(reply.size() - body_at) + "\r\n") !=
+          std::string::npos);
+  REQUIRE(has_line(reply, "# TYPE keel_raft_is_leader gauge"));
+  REQUIRE(has_line(reply, "keel_up 1"));
+  REQUIRE(has_line(reply, "keel_node_id 1"));
+  REQUIRE(has_line(reply, "keel_raft_leader_id 1"));
+  REQUIRE(has_line(reply, "keel_keys 0"));
+
+  // A write through RESP shows in the next scrape (it is applied before
+  // its reply).
+  REQUIRE(tcp_exchange(resp_port, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nQUIT\r\n") == "+OK\r\n+OK\r\n");
+  reply = http_get(metrics_port, "/metrics");
+  REQUIRE(has_line(reply, "keel_keys 1"));
+  REQUIRE(has_line(reply, "keel_commands_processed_total 2"));
+
+  REQUIRE(http_get(metrics_port, "/nope").rfind("HTTP/1.1 404 Not Found\r\n", 0) == 0);
+  REQUIRE(tcp_exchange(metrics_port, "hello\r\n\r\n").rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  REQUIRE(keeld.terminate() == 0);
+}
+
+TEST_CASE("metrics process: keeld refuses a malformed --metrics-listen with exit code 2", "[cmd][slow]") {
+  TempDir dir;
+  for (const char* bad : {"localhost", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:6379"}) {
+    INFO(bad);
+    const std::string log = dir.path() + "/bad.log";
+    std::remove(log.c_str());
+    Keeld keeld({"--listen", "127.0.0.1:6379", "--metrics-listen", bad, "--data-dir", dir.path() + "/n1"}, log);
+    REQUIRE(keeld.wait_exit(10000) == 2);
+    REQUIRE(read_file(log).find("--metrics-listen") != std::string::npos);
+  }
+}
