@@ -666,7 +666,7 @@ void Raft::handle_append(const Message& msg) {
     return;
   }
   if (log_.matches(msg.index, msg.log_term)) {
-    log_.merge(msg.entries, commit_);
+    if (auto rewritten = log_.merge(msg.entries, commit_)) drop_stale_acks(*rewritten);
     LogIndex last_new(msg.index.value() + msg.entries.size());
     LogIndex new_commit = std::min(msg.commit, last_new);
     if (new_commit > commit_) commit_ = new_commit;
@@ -682,6 +682,12 @@ void Raft::handle_append(const Message& msg) {
   reply.reject_hint = hint;
   reply.log_term = log_.term_at(hint).value_or(Term(0));
   send(std::move(reply));
+}
+
+void Raft::drop_stale_acks(LogIndex first) {
+  std::erase_if(outbox_, [first](const Message& m) {
+    return m.type == MessageType::kAppendResponse && !m.reject && m.index >= first;
+  });
 }
 
 void Raft::handle_heartbeat(const Message& msg) {
@@ -710,6 +716,7 @@ void Raft::handle_snapshot(const Message& msg) {
     reply.index = meta.index;
   } else {
     log_.restore(meta.index, meta.term);
+    drop_stale_acks(LogIndex(0));
     commit_ = meta.index;
     applying_ = std::max(applying_, meta.index);
     config_state_ = meta.config;

@@ -318,6 +318,12 @@ class Raft {
   void handle_vote_request(const Message& msg);
   void handle_vote_response(const Message& msg);
   void handle_append(const Message& msg);
+  // An acknowledgement still in the outbox vouches for entries that the log
+  // has since replaced from `first` on (a conflicting append or a snapshot
+  // arrived before the Ready went out). Sent after the replacement is
+  // persisted, it would claim entries this node never made durable (R7): it
+  // is dropped, and the leader learns the truth from the next reply.
+  void drop_stale_acks(core::LogIndex first);
   void handle_heartbeat(const Message& msg);
   void handle_snapshot(const Message& msg);
   void handle_append_response(const Message& msg);

@@ -505,5 +505,51 @@ TEST_CASE("raft: checker catches commit without quorum", "[consensus][unit]") {
   CHECK((c.violation()->find("R4") != std::string::npos || c.violation()->find("R6") != std::string::npos));
 }
 
+// §5.3 with R7: a follower acknowledges an append at step() time, but the
+// acknowledgement leaves only with the next Ready. If a newer leader's
+// append replaces those entries first, the old acknowledgement must not
+// leave: the entries it vouches for are never persisted.
+TEST_CASE("raft: an acknowledgement for entries replaced before the Ready is dropped", "[consensus][unit]") {
+  Config cfg;
+  cfg.id = NodeId(1);
+  PersistedState ps;
+  ps.snapshot.config.voters = {NodeId(1), NodeId(2), NodeId(3)};
+  auto created = Raft::create(cfg, ps, core::Random(7));
+  REQUIRE(created.is_ok());
+  Raft& r = **created;
+  auto entry = [](uint64_t term, uint64_t index) { return Entry{Term(term), LogIndex(index), EntryType::kNormal, "x"}; };
+  Message a;
+  a.type = MessageType::kAppend;
+  a.from = NodeId(2);
+  a.to = NodeId(1);
+  a.term = Term(2);
+  a.index = LogIndex(0);
+  a.log_term = Term(0);
+  a.entries = {entry(2, 1), entry(2, 2), entry(2, 3)};
+  REQUIRE(r.step(a).is_ok());
+  // Node 3 won term 3 holding only index 1 of term 2, and overwrites 2..3.
+  Message b;
+  b.type = MessageType::kAppend;
+  b.from = NodeId(3);
+  b.to = NodeId(1);
+  b.term = Term(3);
+  b.index = LogIndex(1);
+  b.log_term = Term(2);
+  b.entries = {entry(3, 2)};
+  REQUIRE(r.step(b).is_ok());
+  Ready rd = r.ready();
+  REQUIRE(!rd.entries.empty());
+  CHECK(rd.entries.back().index == LogIndex(2));
+  bool acked_new_leader = false;
+  for (const Message& m : rd.messages) {
+    if (m.type != MessageType::kAppendResponse || m.reject) continue;
+    CAPTURE(m.to.value(), m.index.value());
+    CHECK(m.index <= LogIndex(2));
+    CHECK(m.to == NodeId(3));
+    acked_new_leader = acked_new_leader || m.to == NodeId(3);
+  }
+  CHECK(acked_new_leader);
+}
+
 }  // namespace
 }  // namespace keel::consensus
