@@ -240,9 +240,41 @@ Status RaftNode::handle_ready() {
     for (Message& m : rd.messages) send(std::move(m));
     rd.messages.clear();
   }
+  // A leader's appends depend only on its term being durable, not on the
+  // entries they carry: they leave now, so the followers' syncs overlap the
+  // leader's own (thesis §10.2.1). The leader counts itself towards a
+  // quorum only up to what advance() confirms durable.
+  const bool term_durable =
+      !snapshot_meta && (!rd.hard_state || (rd.hard_state->term == storage_->hard_state().term &&
+                                            rd.hard_state->vote == storage_->hard_state().vote));
+  if (term_durable) {
+    std::vector<Message> held;
+    for (Message& m : rd.messages) {
+      if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
+        send(std::move(m));
+      } else {
+        held.push_back(std::move(m));
+      }
+    }
+    rd.messages = std::move(held);
+  }
+  // Committed entries already durable here are applied before this Ready's
+  // sync when no message waits on it, so their clients are answered one sync
+  // earlier. Otherwise (a follower's acknowledgement waits) the sync and the
+  // send come first.
+  size_t applied_early = 0;
+  if (rd.messages.empty()) {
+    const LogIndex synced = storage_->log().synced_index();
+    for (const Entry& e : rd.committed_entries) {
+      if (e.index > synced) break;
+      if (e.index > state_machine_.applied_index()) KEEL_TRY(apply(e));
+      ++applied_early;
+    }
+  }
   KEEL_TRY(storage_->save(rd.hard_state, rd.entries, snapshot_meta));
   for (Message& m : rd.messages) send(std::move(m));
-  for (const Entry& e : rd.committed_entries) {
+  for (size_t i = applied_early; i < rd.committed_entries.size(); ++i) {
+    const Entry& e = rd.committed_entries[i];
     if (e.index <= state_machine_.applied_index()) continue;
     KEEL_TRY(apply(e));
   }

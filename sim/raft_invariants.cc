@@ -116,6 +116,12 @@ void RaftInvariants::sent(const consensus::Message& msg, core::LogIndex synced, 
                 msg.to.to_string() + " in term " + msg.term.to_string() + " before the vote was on disk");
     }
   }
+  // A leader may send appends before its own entries are synced, but never
+  // in a term it could forget.
+  if ((msg.type == MessageType::kAppend || msg.type == MessageType::kHeartbeat) && durable.term < msg.term) {
+    violation("R7 durable before counted: node " + msg.from.to_string() + " sent an append in term " +
+              msg.term.to_string() + " with only term " + durable.term.to_string() + " on disk");
+  }
   if (msg.type == MessageType::kAppendResponse && !msg.reject && msg.index > synced) {
     violation("R7 durable before counted: node " + msg.from.to_string() + " acknowledged index " +
               msg.index.to_string() + " with only " + synced.to_string() + " synced");
