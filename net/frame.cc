@@ -28,19 +28,23 @@ core::Status write_frame(core::Stream& stream, core::ByteView payload) {
 
 core::Result<bool> FrameReader::fill(size_t n) {
   while (end_ - begin_ < n) {
-    // Callers only ask for lengths they validated against frame_bytes_max_,
-    // so growth is bounded by it (plus one read chunk).
-    const size_t need = n + kReadChunkBytes;
-    if (capacity_ - begin_ < need) {
-      const size_t unread = end_ - begin_;
-      if (capacity_ < need) {
-        const size_t grown = std::max(need, std::min(capacity_ * 2, frame_bytes_max_ + kReadChunkBytes));
+    const size_t unread = end_ - begin_;
+    // Room for the next read: what the frame still lacks, but no more than
+    // is already buffered (and at least one chunk). A declared length is
+    // only a claim; the buffer at most doubles per read, so it grows with
+    // bytes that arrived, never ahead of them.
+    const size_t room = std::max(kReadChunkBytes, std::min(n - unread, unread));
+    if (capacity_ - end_ < room) {
+      if (capacity_ - unread >= room) {
+        std::memmove(buffer_.get(), buffer_.get() + begin_, unread);
+      } else {
+        // Callers only ask for lengths they validated against
+        // frame_bytes_max_, so growth stops at that plus one read chunk.
+        const size_t grown = std::min(std::max(capacity_ * 2, unread + room), n + kReadChunkBytes);
         std::unique_ptr<char[]> bigger(new char[grown]);
         if (unread > 0) std::memcpy(bigger.get(), buffer_.get() + begin_, unread);
         buffer_ = std::move(bigger);
         capacity_ = grown;
-      } else if (unread > 0) {
-        std::memmove(buffer_.get(), buffer_.get() + begin_, unread);
       }
       begin_ = 0;
       end_ = unread;

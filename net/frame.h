@@ -7,7 +7,10 @@
 //   payload     `length` bytes (a Cap'n Proto message, flat-array encoding)
 // A frame with a bad magic, an oversized length or a checksum mismatch is a
 // protocol error: the reader reports it and the caller closes the
-// connection. Nothing larger than frame_bytes_max is ever buffered.
+// connection. Nothing larger than frame_bytes_max is ever buffered, and a
+// length is only a claim: the reader's buffer grows with the bytes that
+// actually arrived (to at most about twice them plus one read chunk), so a
+// peer that declares a huge frame and sends little costs little memory.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +47,8 @@ class FrameReader {
   core::Result<std::optional<core::Bytes>> next();
 
   uint64_t frames() const { return frames_; }
+  // Bytes the reader holds allocated for its buffer.
+  size_t buffer_capacity() const { return capacity_; }
 
  private:
   // Makes at least `n` bytes available in buffer_ past pos_; false at EOF.

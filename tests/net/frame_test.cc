@@ -135,3 +135,84 @@ TEST_CASE("frame: malformed, truncated and oversized frames close only their con
   for (Code c : codes) REQUIRE((c == Code::kOk || c == Code::kUnavailable));
   REQUIRE(good_client_ok);
 }
+
+TEST_CASE("frame: a declared length reserves no memory; the buffer grows with bytes that arrive", "[net][unit]") {
+  World w(7);
+  constexpr size_t kFrameMax = 64 * 1024 * 1024;
+  std::vector<size_t> capacities;
+  bool received = false;
+  auto server = w.add_host("n1", [&](Env& env) {
+    auto listener = env.net.listen(Address{"n1", 9000});
+    REQUIRE(listener.is_ok());
+    auto s = (*listener)->accept();
+    REQUIRE(s.is_ok());
+    FrameReader reader(**s, kFrameMax);
+    keel::core::FiberGroup group(env);
+    // Samples the buffer while the frame trickles in.
+    group.spawn("sampler", [&] {
+      for (int i = 0; i < 40; ++i) {
+        env.sleep_for(Duration::millis(5));
+        capacities.push_back(reader.buffer_capacity());
+      }
+    });
+    auto f = reader.next();
+    received = f.is_ok() && f->has_value() && (*f)->size() == 1024 * 1024;
+  });
+  auto client = w.add_host("c1", [&](Env& env) {
+    env.sleep_for(Duration::millis(1));
+    auto s = env.net.connect(Address{"n1", 9000}, Duration::seconds(1));
+    REQUIRE(s.is_ok());
+    Bytes frame;
+    keel::net::append_frame(frame, Bytes(1024 * 1024, 'p'));
+    // The header and 100 bytes, a pause, then the rest.
+    REQUIRE((*s)->write(frame.substr(0, 116)).is_ok());
+    env.sleep_for(Duration::millis(100));
+    REQUIRE((*s)->write(frame.substr(116)).is_ok());
+    env.sleep_for(Duration::millis(100));
+  });
+  w.start(server);
+  w.start(client);
+  w.run_for(Duration::seconds(2));
+  REQUIRE(received);
+  REQUIRE(!capacities.empty());
+  // While only the header had come, a frame of 1 MiB was declared but no
+  // more than one read chunk was held for it.
+  REQUIRE(capacities.front() > 0);
+  REQUIRE(capacities.front() <= 32 * 1024);
+  // Once it all came, the buffer fits the frame, not twice the limit.
+  REQUIRE(capacities.back() <= 2 * 1024 * 1024 + 64 * 1024);
+}
+
+TEST_CASE("frame: a claim of the maximum length with a few bytes sent allocates little", "[net][unit]") {
+  World w(8);
+  constexpr size_t kFrameMax = 256 * 1024 * 1024;
+  size_t capacity = 0;
+  Code code = Code::kOk;
+  auto server = w.add_host("n1", [&](Env& env) {
+    auto listener = env.net.listen(Address{"n1", 9000});
+    REQUIRE(listener.is_ok());
+    auto s = (*listener)->accept();
+    REQUIRE(s.is_ok());
+    FrameReader reader(**s, kFrameMax);
+    auto f = reader.next();
+    code = f.is_ok() ? Code::kOk : f.status().code();
+    capacity = reader.buffer_capacity();
+  });
+  auto client = w.add_host("c1", [&](Env& env) {
+    env.sleep_for(Duration::millis(1));
+    auto s = env.net.connect(Address{"n1", 9000}, Duration::seconds(1));
+    REQUIRE(s.is_ok());
+    Bytes header;
+    keel::core::put_u32(header, keel::net::kFrameMagic);
+    keel::core::put_u32(header, static_cast<uint32_t>(kFrameMax));
+    keel::core::put_u64(header, 0);
+    REQUIRE((*s)->write(header + Bytes(5000, 'x')).is_ok());
+    (*s)->close();
+  });
+  w.start(server);
+  w.start(client);
+  w.run_for(Duration::seconds(1));
+  REQUIRE(code == Code::kUnavailable);  // the stream ended inside the frame
+  REQUIRE(capacity > 0);
+  REQUIRE(capacity <= 64 * 1024);
+}
