@@ -6,7 +6,10 @@
 //         --peers 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381 --data-dir n2
 //   keeld --metrics-listen 127.0.0.1:9121    also serve Prometheus metrics at
 //                                           http://127.0.0.1:9121/metrics
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -36,7 +39,39 @@ struct Flags {
   // Empty: no metrics endpoint.
   std::string metrics_listen;
   uint64_t tick_ms = 100;
+  // Redis' maxclients, and its default.
+  uint64_t maxclients = 10000;
 };
+
+// Descriptors a node needs besides one per client: RocksDB's tables and
+// logs, the Raft log, the listeners, the event loop's own, the metrics
+// endpoint's connections. Two more per peer (one link each way) are added.
+constexpr uint64_t kFilesReserved = 64;
+
+struct ClientLimit {
+  uint64_t clients = 0;      // clients to serve; 0: not even the reserve fits
+  uint64_t open_files = 0;   // the RLIMIT_NOFILE soft limit now in force
+};
+
+// Fits the client limit to the open-file limit, as redis-server does. The
+// soft RLIMIT_NOFILE is raised (up to the hard limit) to make room for
+// `clients` clients plus `reserved`; where it cannot go that high the
+// client limit is lowered instead, so that a client past it is told "max
+// number of clients reached" rather than left waiting in the accept queue
+// of a process that has run out of descriptors.
+ClientLimit fit_clients_to_open_files(uint64_t clients, uint64_t reserved) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return {clients, 0};
+  const rlim_t wanted = static_cast<rlim_t>(clients + reserved);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, rl.rlim_max);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= wanted) return {clients, static_cast<uint64_t>(rl.rlim_cur)};
+  const uint64_t open_files = static_cast<uint64_t>(rl.rlim_cur);
+  return {open_files > reserved ? open_files - reserved : 0, open_files};
+}
 
 // Parses "1=host:port,2=host:port".
 keel::core::Result<std::map<NodeId, Address>> parse_peers(const std::string& text) {
@@ -81,6 +116,13 @@ bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
   str("data_dir", "--data-dir", f.data_dir);
   str("log_level", "--log-level", f.log_level);
   str("requirepass", "--requirepass", f.requirepass);
+  if (auto v = t["maxclients"].value<int64_t>(); v && app.count("--maxclients") == 0) {
+    if (*v < 1) {
+      std::fprintf(stderr, "keeld: %s: maxclients must be at least 1\n", path.c_str());
+      return false;
+    }
+    f.maxclients = static_cast<uint64_t>(*v);
+  }
   str("cluster_secret", "--cluster-secret", f.cluster_secret);
   str("metrics_listen", "--metrics-listen", f.metrics_listen);
   return true;
@@ -104,6 +146,9 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-secret", f.cluster_secret, "secret shared by the nodes of one cluster");
   app.add_option("--metrics-listen", f.metrics_listen,
                  "serve Prometheus metrics over HTTP at HOST:PORT/metrics (default: off)");
+  app.add_option("--maxclients", f.maxclients,
+                 "clients served at once; one more is refused with an error (lowered to fit ulimit -n)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   app.add_option("--tick-ms", f.tick_ms, "Raft tick; elections time out after 10-20 ticks")->check(CLI::Range(1, 10000));
   CLI11_PARSE(app, argc, argv);
   if (!config_path.empty() && !apply_config_file(config_path, app, f)) return 2;
@@ -150,6 +195,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  const uint64_t reserved = kFilesReserved + 2 * (peers.size() - 1);
+  const ClientLimit client_limit = fit_clients_to_open_files(f.maxclients, reserved);
+  if (client_limit.clients == 0) {
+    std::fprintf(stderr, "keeld: the open file limit (ulimit -n) of %llu is too low: keeld needs at least %llu\n",
+                 static_cast<unsigned long long>(client_limit.open_files),
+                 static_cast<unsigned long long>(reserved + 1));
+    return 1;
+  }
+  if (client_limit.clients < f.maxclients) {
+    std::fprintf(stderr, "keeld: serving at most %llu clients, not %llu: the open file limit (ulimit -n) is %llu\n",
+                 static_cast<unsigned long long>(client_limit.clients),
+                 static_cast<unsigned long long>(f.maxclients),
+                 static_cast<unsigned long long>(client_limit.open_files));
+  }
+
   keel::posix::PosixEnvOptions env_options;
   env_options.data_dir = f.data_dir;
   env_options.node = NodeId(f.id);
@@ -177,6 +237,7 @@ int main(int argc, char** argv) {
   config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
   config.client_address = *listen;
   config.requirepass = f.requirepass;
+  config.client_limits.clients_max = static_cast<size_t>(client_limit.clients);
   config.metrics_address = metrics_listen;
   const std::string engine_path = f.data_dir + "/kv";
   keel::core::Clock* clock = &env.clock;

@@ -63,6 +63,7 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   RespServerOptions options;
   options.address = config.client_address;
   options.requirepass = config.requirepass;
+  options.limits = config.client_limits;
   options.info = [&raft, &machine] {
     std::vector<InfoSection> sections;
     sections.push_back(InfoSection{"Replication", raft.info_replication()});

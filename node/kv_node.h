@@ -13,6 +13,7 @@
 
 #include "core/env.h"
 #include "node/raft_node.h"
+#include "node/resp_server.h"
 
 namespace keel::storage {
 class KvEngine;
@@ -28,6 +29,8 @@ struct KvNodeConfig {
   std::function<core::Result<std::unique_ptr<storage::KvEngine>>(core::Env&)> open_engine;
   // AUTH password required from clients; empty: none.
   std::string requirepass;
+  // Limits of the RESP front end (clients_max: what INFO calls maxclients).
+  RespServerLimits client_limits;
   // Where this node serves Prometheus metrics over HTTP (GET /metrics);
   // unset: no metrics endpoint.
   std::optional<core::Address> metrics_address;
