@@ -13,86 +13,13 @@
 #include <vector>
 
 #include "net/posix/posix_env.h"
+#include "tests/cmd/local_cluster.h"
 #include "workloads/durability.h"
 #include "workloads/kv_workloads.h"
 #include "workloads/linearizability.h"
 
-using keel::core::Address;
 using keel::core::Duration;
-
-namespace {
-
-std::string build_dir() { return KEEL_BUILD_DIR; }
-
-struct Node {
-  int id;
-  uint16_t client_port;
-  uint16_t peer_port;
-  std::string data_dir;
-  pid_t pid = -1;
-};
-
-class LocalCluster {
- public:
-  explicit LocalCluster(int n) {
-    char dir[] = "/tmp/keel-cluster-XXXXXX";
-    REQUIRE(::mkdtemp(dir) != nullptr);
-    root_ = dir;
-    // Ports from the process id, so parallel test runs do not collide.
-    const uint16_t base = static_cast<uint16_t>(20000 + (::getpid() % 2000) * 10);
-    for (int i = 1; i <= n; ++i) {
-      nodes_.push_back(Node{i, static_cast<uint16_t>(base + i), static_cast<uint16_t>(base + 5 + i),
-                            root_ + "/n" + std::to_string(i)});
-    }
-    for (auto& node : nodes_) start(node);
-  }
-  ~LocalCluster() {
-    for (auto& node : nodes_) stop(node, SIGKILL);
-    std::system(("rm -rf " + root_).c_str());
-  }
-
-  void start(Node& node) {
-    std::string peers;
-    for (auto& n : nodes_) {
-      if (!peers.empty()) peers += ",";
-      peers += std::to_string(n.id) + "=127.0.0.1:" + std::to_string(n.peer_port);
-    }
-    const std::string bin = build_dir() + "/cmd/keeld";
-    const std::string log = node.data_dir + ".log";
-    node.pid = ::fork();
-    if (node.pid == 0) {
-      FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
-      const std::string id = std::to_string(node.id);
-      const std::string listen = "127.0.0.1:" + std::to_string(node.client_port);
-      const std::string peer = "127.0.0.1:" + std::to_string(node.peer_port);
-      ::execl(bin.c_str(), "keeld", "--id", id.c_str(), "--listen", listen.c_str(), "--peer-listen", peer.c_str(),
-              "--peers", peers.c_str(), "--data-dir", node.data_dir.c_str(), "--tick-ms", "20", "--log-level",
-              "warn", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-  }
-  void stop(Node& node, int sig) {
-    if (node.pid <= 0) return;
-    ::kill(node.pid, SIGCONT);
-    ::kill(node.pid, sig);
-    int status = 0;
-    ::waitpid(node.pid, &status, 0);
-    node.pid = -1;
-  }
-  std::vector<Address> addresses() const {
-    std::vector<Address> out;
-    for (auto& n : nodes_) out.push_back(Address{"127.0.0.1", n.client_port});
-    return out;
-  }
-  std::vector<Node>& nodes() { return nodes_; }
-
- private:
-  std::string root_;
-  std::vector<Node> nodes_;
-};
-
-}  // namespace
+using keel::testing::LocalCluster;
 
 TEST_CASE("cluster: three keeld processes stay linearizable and durable under SIGKILL and SIGSTOP", "[cmd][slow]") {
   LocalCluster cluster(3);
@@ -173,25 +100,8 @@ TEST_CASE("cluster: three keeld processes stay linearizable and durable under SI
 TEST_CASE("cluster: redis-cli prints for keel what it prints for redis-server", "[cmd][slow]") {
   LocalCluster cluster(1);
   const uint16_t redis_port = static_cast<uint16_t>(cluster.nodes()[0].client_port + 100);
-  const pid_t redis = ::fork();
-  if (redis == 0) {
-    // Not the test's pipes: a reader of the test's output must see EOF.
-    FILE* out = std::freopen("/dev/null", "w", stdout);
-    FILE* err = std::freopen("/dev/null", "w", stderr);
-    (void)out;
-    (void)err;
-    const std::string port = std::to_string(redis_port);
-    ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--logfile", "/dev/null", static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reap{redis};
+  keel::testing::RedisServer redis(redis_port);
+  REQUIRE(redis.started());
   auto cli = [](uint16_t port, const std::string& args) {
     std::string out;
     FILE* p = ::popen(("redis-cli -p " + std::to_string(port) + " " + args + " 2>&1").c_str(), "r");
