@@ -46,6 +46,10 @@ class FrameReader {
   // the connection broke), Cancelled. May suspend.
   core::Result<std::optional<core::Bytes>> next();
 
+  // Changes the limit for the frames read from now on (e.g. small until a
+  // handshake succeeds).
+  void set_frame_bytes_max(size_t frame_bytes_max) { frame_bytes_max_ = frame_bytes_max; }
+
   uint64_t frames() const { return frames_; }
   // Bytes the reader holds allocated for its buffer.
   size_t buffer_capacity() const { return capacity_; }

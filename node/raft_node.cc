@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "net/deadline.h"
 #include "net/frame.h"
 #include "node/raft_codec.h"
 
@@ -25,6 +26,8 @@ constexpr int kCatchUpTicksMax = 10;
 constexpr size_t kCoalesceBytesMax = 1024 * 1024;
 constexpr Duration kReconnectBackoffMin = Duration::millis(10);
 constexpr Duration kReconnectBackoffMax = Duration::millis(1000);
+// A peer's first frame (its hello) is far smaller than this.
+constexpr size_t kHelloBytesMax = 4096;
 }  // namespace
 
 struct RaftNode::PeerLink {
@@ -427,9 +430,19 @@ void RaftNode::accept_loop(core::Listener& listener) {
 }
 
 void RaftNode::serve_peer(std::shared_ptr<core::Stream> stream) {
-  net::FrameReader reader(*stream, options_.frame_bytes_max);
-  auto first = reader.next();
-  if (!first.is_ok() || !*first) return;
+  // Until the peer has proven the cluster secret it gets a small frame and
+  // a short time: a stray connection holds neither memory nor a descriptor.
+  net::FrameReader reader(*stream, kHelloBytesMax);
+  core::Result<std::optional<Bytes>> first = std::optional<Bytes>();
+  {
+    net::CloseAtDeadline deadline(env_.clock, *stream, env_.now() + options_.handshake_timeout);
+    first = reader.next();
+  }
+  if (!first.is_ok() || !*first) {
+    env_.trace.warn("raft: dropped a peer connection from " + stream->peer().to_string() + " before its handshake: " +
+                    (first.is_ok() ? std::string("closed") : first.status().to_string()));
+    return;
+  }
   auto hello = decode_peer_frame(**first);
   if (!hello.is_ok() || !hello->hello || hello->hello->to != options_.id ||
       options_.members.count(hello->hello->from) == 0 ||
@@ -440,6 +453,7 @@ void RaftNode::serve_peer(std::shared_ptr<core::Stream> stream) {
     return;
   }
   const NodeId from = hello->hello->from;
+  reader.set_frame_bytes_max(options_.frame_bytes_max);
   if (auto a = core::Address::parse(hello->hello->client_address); a.is_ok()) learned_client_addresses_[from] = *a;
   while (running_) {
     auto frame = reader.next();

@@ -52,6 +52,8 @@ struct RaftNodeOptions {
   core::Duration proposal_timeout = core::Duration::seconds(5);
   core::Duration read_timeout = core::Duration::seconds(2);
   core::Duration connect_timeout = core::Duration::millis(500);
+  // An incoming peer connection must complete its handshake within this.
+  core::Duration handshake_timeout = core::Duration::seconds(5);
   // Bounded queues: beyond these, new work is refused or messages dropped
   // (Raft tolerates lost messages).
   size_t inbox_messages_max = 8192;

@@ -229,3 +229,46 @@ TEST_CASE("raft node: peers without the cluster secret are refused", "[node][sim
   REQUIRE(c.leader() != nullptr);
   REQUIRE(c.leader()->raft()->term().value() == term_before);
 }
+
+TEST_CASE("raft node: a stray peer connection gets a small first frame and a short time", "[node][sim]") {
+  Cluster c(11, 3);
+  c.options.handshake_timeout = Duration::seconds(1);
+  c.world.run_for(Duration::seconds(2));
+  REQUIRE(c.leader() != nullptr);
+  // Outcome of each probe: the time the node closed the connection, or -1.
+  std::vector<int64_t> closed_after_ms(3, -1);
+  auto prober = c.world.add_host("stray", [&](Env& env) {
+    auto probe = [&](int slot, Bytes first_bytes) {
+      auto s = env.net.connect(Address{"n1", 7000}, Duration::seconds(1));
+      REQUIRE(s.is_ok());
+      if (!first_bytes.empty()) REQUIRE((*s)->write(first_bytes).is_ok());
+      const keel::core::Instant start = env.now();
+      char buf[64];
+      auto n = (*s)->read(buf, sizeof buf);  // the node closes: EOF or reset
+      CHECK((!n.is_ok() || *n == 0));
+      closed_after_ms[slot] = (env.now() - start).ms();
+    };
+    // Silent: closed at the handshake deadline.
+    probe(0, Bytes());
+    // A header that claims a 100 MiB hello: refused at once.
+    Bytes header;
+    keel::core::put_u32(header, keel::net::kFrameMagic);
+    keel::core::put_u32(header, 100u << 20);
+    keel::core::put_u64(header, 0);
+    probe(1, header);
+    // A well-formed frame of 8 KiB, past the hello limit: refused at once.
+    Bytes big;
+    keel::net::append_frame(big, Bytes(8192, 'x'));
+    probe(2, big);
+  });
+  c.world.start(prober);
+  c.world.run_for(Duration::seconds(5));
+  CAPTURE(closed_after_ms);
+  CHECK(closed_after_ms[0] >= 900);
+  CHECK(closed_after_ms[0] <= 1500);
+  CHECK(closed_after_ms[1] >= 0);
+  CHECK(closed_after_ms[1] < 500);
+  CHECK(closed_after_ms[2] >= 0);
+  CHECK(closed_after_ms[2] < 500);
+  REQUIRE(c.leader() != nullptr);
+}
