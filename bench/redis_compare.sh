@@ -3,13 +3,19 @@
 #   (a) a 3-node keel cluster on loopback (SET acknowledged after a quorum
 #       fsynced it; GET linearizable through ReadIndex), at its leader;
 #   (b) redis-server with appendfsync always;
-#   (c) redis-server with appendfsync everysec.
-# Usage: bench/redis_compare.sh [requests=200000] [clients=50]
+#   (c) redis-server with appendfsync everysec;
+#   (d) optionally, a second keel build (KEEL_BASELINE_BUILD=dir), e.g. the
+#       previous commit's, to measure a change.
+# The targets take turns, REPS rounds of each; the table shows each one's
+# median and its ratio to redis-server appendfsync always.
+# Usage: bench/redis_compare.sh [requests=200000] [clients=50] [reps=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
 C=${2:-50}
+REPS=${3:-3}
 BUILD=${KEEL_BUILD_DIR:-build}
+BASELINE=${KEEL_BASELINE_BUILD:-}
 WORK=$(mktemp -d /tmp/keel-compare-XXXXXX)
 PIDS=()
 cleanup() {
@@ -19,27 +25,42 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PEERS=1=127.0.0.1:17379,2=127.0.0.1:17380,3=127.0.0.1:17381
-for i in 1 2 3; do
-  "$BUILD/cmd/keeld" --id "$i" --listen "127.0.0.1:$((16378 + i))" --peer-listen "127.0.0.1:$((17378 + i))" \
-    --peers "$PEERS" --data-dir "$WORK/n$i" --log-level warn 2>>"$WORK/n$i.log" &
-  PIDS+=($!)
-done
+# start_keel BUILD BASE: three nodes on clients BASE+1..3, peers BASE+11..13;
+# sets LEADER to the leader's port.
+start_keel() {
+  local build=$1 base=$2 peers="" i port
+  peers="1=127.0.0.1:$((base + 11)),2=127.0.0.1:$((base + 12)),3=127.0.0.1:$((base + 13))"
+  for i in 1 2 3; do
+    "$build/cmd/keeld" --id "$i" --listen "127.0.0.1:$((base + i))" --peer-listen "127.0.0.1:$((base + 10 + i))" \
+      --peers "$peers" --data-dir "$WORK/k$base-n$i" --log-level warn >>"$WORK/k$base-n$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+  for _ in $(seq 1 100); do
+    for port in $((base + 1)) $((base + 2)) $((base + 3)); do
+      if redis-cli -p "$port" info replication 2>/dev/null | grep -q "^raft_role:leader"; then
+        LEADER=$port
+        return
+      fi
+    done
+    sleep 0.1
+  done
+  echo "keel ($build): no leader" >&2
+  exit 1
+}
+
+start_keel "$BUILD" 16370
+targets=("keel 3 nodes (quorum fsync, ReadIndex):$LEADER")
+if [ -n "$BASELINE" ]; then
+  start_keel "$BASELINE" 16470
+  targets+=("baseline keel ($BASELINE):$LEADER")
+fi
 redis-server --port 16400 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
   --dir "$WORK" --appendfilename always.aof --logfile "$WORK/always.log" &
 PIDS+=($!)
 redis-server --port 16401 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
   --dir "$WORK" --appendfilename everysec.aof --logfile "$WORK/everysec.log" &
 PIDS+=($!)
-
-leader=""
-for _ in $(seq 1 100); do
-  for port in 16379 16380 16381; do
-    if redis-cli -p "$port" info replication 2>/dev/null | grep -q "^raft_role:leader"; then leader=$port; break 2; fi
-  done
-  sleep 0.1
-done
-[ -n "$leader" ] || { echo "keel: no leader" >&2; exit 1; }
+targets+=("redis-server appendfsync always:16400" "redis-server appendfsync everysec:16401")
 for port in 16400 16401; do
   for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
@@ -48,13 +69,28 @@ run() {
   redis-benchmark -p "$1" -t set,get -c "$C" -n "$N" -q 2>/dev/null | tr '\r' '\n' |
     grep -E "^(SET|GET): [0-9.]+ requests per second" | sed -E 's/^(SET|GET): ([0-9.]+) requests per second.*/\1 \2/'
 }
-printf '%-40s %12s %12s\n' "target (redis-benchmark -c $C -n $N)" "SET/s" "GET/s"
-for spec in "keel 3 nodes (quorum fsync, ReadIndex):$leader" "redis-server appendfsync always:16400" \
-            "redis-server appendfsync everysec:16401"; do
-  name=${spec%:*}
-  port=${spec##*:}
-  result=$(run "$port")
-  set_rps=$(echo "$result" | awk '$1=="SET"{print $2}')
-  get_rps=$(echo "$result" | awk '$1=="GET"{print $2}')
-  printf '%-40s %12s %12s\n' "$name" "${set_rps:-?}" "${get_rps:-?}"
+
+# One line per measurement: "<target index> <SET|GET> <requests per second>".
+for rep in $(seq 1 "$REPS"); do
+  for t in "${!targets[@]}"; do
+    run "${targets[$t]##*:}" | while read -r op rps; do echo "$t $op $rps"; done >>"$WORK/results"
+  done
+  echo "round $rep of $REPS done" >&2
+done
+
+median() { sort -n | awk '{v[NR]=$1} END {if (NR == 0) print "?"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+always=0
+for t in "${!targets[@]}"; do
+  [[ ${targets[$t]} == "redis-server appendfsync always:"* ]] && always=$t
+done
+ref_set=$(awk -v t="$always" '$1==t && $2=="SET"{print $3}' "$WORK/results" | median)
+ref_get=$(awk -v t="$always" '$1==t && $2=="GET"{print $3}' "$WORK/results" | median)
+echo "redis-benchmark -t set,get -c $C -n $N; median of $REPS rounds, targets taking turns"
+printf '%-44s %10s %10s %14s %14s\n' "target" "SET/s" "GET/s" "SET vs always" "GET vs always"
+for t in "${!targets[@]}"; do
+  set_rps=$(awk -v t="$t" '$1==t && $2=="SET"{print $3}' "$WORK/results" | median)
+  get_rps=$(awk -v t="$t" '$1==t && $2=="GET"{print $3}' "$WORK/results" | median)
+  printf '%-44s %10s %10s %14s %14s\n' "${targets[$t]%:*}" "$set_rps" "$get_rps" \
+    "$(awk -v a="$set_rps" -v b="$ref_set" 'BEGIN{printf "%.2f", a/b}')" \
+    "$(awk -v a="$get_rps" -v b="$ref_get" 'BEGIN{printf "%.2f", a/b}')"
 done
