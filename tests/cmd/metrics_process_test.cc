@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cmd/local_cluster.h"
+
 namespace {
 
 std::string keeld_path() { return std::string(KEEL_BUILD_DIR) + "/cmd/keeld"; }
@@ -141,7 +143,8 @@ TEST_CASE("metrics process: a single keeld serves /metrics and reports itself le
   TempDir dir;
   // Ports from the process id, apart from those the cluster test uses, so
   // parallel test runs do not collide.
-  const uint16_t base = static_cast<uint16_t>(41000 + (::getpid() % 3000) * 3);
+  // Free ports below the kernel's range for outgoing connections.
+  const uint16_t base = keel::testing::pick_port_base();
   const uint16_t resp_port = base;
   const uint16_t peer_port = base + 1;
   const uint16_t metrics_port = base + 2;
