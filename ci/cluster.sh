@@ -4,7 +4,8 @@
 # short demo workload with redis-cli, prints how to connect, and stops the
 # nodes on Ctrl-C.
 #
-#   ci/cluster.sh              ports 6379-6381 (clients), 7379-7381 (peers)
+#   ci/cluster.sh              ports 6379-6381 (clients), 7379-7381 (peers),
+#                              9379-9381 (Prometheus metrics)
 #   KEEL_CLUSTER_DIR=dir ci/cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ trap 'exit 0' INT TERM
 
 for i in 1 2 3; do
   build/cmd/keeld --id "$i" --listen "127.0.0.1:$((6378 + i))" --peer-listen "127.0.0.1:$((7378 + i))" \
-    --peers "$PEERS" --data-dir "$DIR/n$i" 2>>"$DIR/n$i.log" &
+    --metrics-listen "127.0.0.1:$((9378 + i))" --peers "$PEERS" --data-dir "$DIR/n$i" 2>>"$DIR/n$i.log" &
   PIDS+=($!)
 done
 
@@ -48,13 +49,16 @@ echo
 echo "demo workload against the leader:"
 redis-cli -p "$leader" set greeting "hello from keel" >/dev/null
 redis-cli -p "$leader" get greeting
+redis-cli -p "$leader" del counter >/dev/null
 for _ in $(seq 1 100); do redis-cli -p "$leader" incr counter >/dev/null; done
 echo "counter after 100 INCRs: $(redis-cli -p "$leader" get counter)"
 redis-benchmark -p "$leader" -t set,get -c 20 -n 5000 -q 2>/dev/null | tr '\r' '\n' | grep -E "^(SET|GET):" | grep "requests per second"
 follower=6379; [ "$leader" = 6379 ] && follower=6380
 echo
 echo "a follower redirects writes: redis-cli -p $follower set k v  ->  $(redis-cli -p "$follower" set k v)"
+echo "and redis-cli -c follows:    redis-cli -c -p $follower set k v  ->  $(redis-cli -c -p "$follower" set k v)"
 echo
 echo "connect with:  redis-cli -c -p 6379      (-c follows redirects to the leader; INFO replication shows the Raft state)"
+echo "metrics:       curl -s 127.0.0.1:9379/metrics   (Prometheus text; :9380, :9381 for the others)"
 echo "logs in $DIR/n*.log; Ctrl-C stops the cluster"
 wait
