@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -97,7 +98,9 @@ keel::core::Result<std::map<NodeId, Address>> parse_peers(const std::string& tex
   return out;
 }
 
-// Values from a TOML file, for every key the command line did not set.
+// Values from a TOML file, for every key the command line did not set. A
+// key keeld does not know, or a value of the wrong type or range, is an
+// error: a misspelt setting must not be silently ignored.
 bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
   toml::table t;
   try {
@@ -106,26 +109,63 @@ bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
     std::fprintf(stderr, "keeld: %s: %s\n", path.c_str(), std::string(e.description()).c_str());
     return false;
   }
-  auto str = [&](const char* key, const char* flag, std::string& into) {
-    if (auto v = t[key].value<std::string>(); v && app.count(flag) == 0) into = *v;
+  struct StringKey {
+    const char* key;
+    std::string* into;
   };
-  if (auto v = t["id"].value<int64_t>(); v && app.count("--id") == 0) f.id = static_cast<uint32_t>(*v);
-  str("listen", "--listen", f.listen);
-  str("peer_listen", "--peer-listen", f.peer_listen);
-  str("peers", "--peers", f.peers);
-  str("data_dir", "--data-dir", f.data_dir);
-  str("log_level", "--log-level", f.log_level);
-  str("requirepass", "--requirepass", f.requirepass);
-  if (auto v = t["maxclients"].value<int64_t>(); v && app.count("--maxclients") == 0) {
-    if (*v < 1) {
-      std::fprintf(stderr, "keeld: %s: maxclients must be at least 1\n", path.c_str());
-      return false;
+  struct IntegerKey {
+    const char* key;
+    int64_t min;
+    int64_t max;
+    std::function<void(int64_t)> set;
+  };
+  const StringKey strings[] = {
+      {"listen", &f.listen},           {"peer_listen", &f.peer_listen},       {"peers", &f.peers},
+      {"data_dir", &f.data_dir},       {"log_level", &f.log_level},           {"requirepass", &f.requirepass},
+      {"cluster_secret", &f.cluster_secret}, {"metrics_listen", &f.metrics_listen},
+  };
+  const IntegerKey integers[] = {
+      {"id", 1, 1000000, [&f](int64_t v) { f.id = static_cast<uint32_t>(v); }},
+      {"maxclients", 1, 1000000, [&f](int64_t v) { f.maxclients = static_cast<uint64_t>(v); }},
+      {"tick_ms", 1, 10000, [&f](int64_t v) { f.tick_ms = static_cast<uint64_t>(v); }},
+  };
+  // The command-line flag of a key: "data_dir" -> "--data-dir".
+  auto flag_of = [](std::string key) {
+    for (char& c : key) c = c == '_' ? '-' : c;
+    return "--" + key;
+  };
+  bool ok = true;
+  for (const auto& [key, value] : t) {
+    const std::string name(key.str());
+    bool known = false;
+    for (const StringKey& k : strings) {
+      if (name != k.key) continue;
+      known = true;
+      if (!value.is_string()) {
+        std::fprintf(stderr, "keeld: %s: %s must be a string\n", path.c_str(), k.key);
+        ok = false;
+      } else if (app.count(flag_of(name)) == 0) {
+        *k.into = *value.value<std::string>();
+      }
     }
-    f.maxclients = static_cast<uint64_t>(*v);
+    for (const IntegerKey& k : integers) {
+      if (name != k.key) continue;
+      known = true;
+      const auto v = value.value<int64_t>();
+      if (!value.is_integer() || !v || *v < k.min || *v > k.max) {
+        std::fprintf(stderr, "keeld: %s: %s must be an integer in [%lld, %lld]\n", path.c_str(), k.key,
+                     static_cast<long long>(k.min), static_cast<long long>(k.max));
+        ok = false;
+      } else if (app.count(flag_of(name)) == 0) {
+        k.set(*v);
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "keeld: %s: unknown setting '%s'\n", path.c_str(), name.c_str());
+      ok = false;
+    }
   }
-  str("cluster_secret", "--cluster-secret", f.cluster_secret);
-  str("metrics_listen", "--metrics-listen", f.metrics_listen);
-  return true;
+  return ok;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -512,6 +513,112 @@ inline int open_fd_count(pid_t pid) {
   if (std::fscanf(p, "%d", &n) != 1) n = -1;
   ::pclose(p);
   return n;
+}
+
+inline std::string keeld_path() { return std::string(KEEL_BUILD_DIR) + "/cmd/keeld"; }
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char dir[] = "/tmp/keel-test-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    path_ = dir;
+  }
+  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A child process running keeld with `args`, stderr into `log`; killed and
+// reaped on destruction.
+class Keeld {
+ public:
+  Keeld(const std::vector<std::string>& args, const std::string& log) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      std::vector<char*> argv;
+      static char name[] = "keeld";
+      argv.push_back(name);
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(keeld_path().c_str(), argv.data());
+      std::_Exit(127);
+    }
+  }
+  ~Keeld() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  // Waits for the process to exit on its own; its exit code, or -1 if it
+  // is still running after `timeout_ms`.
+  int wait_exit(int timeout_ms) {
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      sleep_ms(10);
+    }
+    return -1;
+  }
+  // Sends SIGTERM and returns the exit code (keeld stops cleanly on it).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    return wait_exit(10000);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Connects to 127.0.0.1:port, sends `request`, and reads until the server
+// closes. Empty if the connection could not be made. Blocking, with a
+// receive timeout so a silent server cannot hang the test.
+inline std::string tcp_exchange(uint16_t port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return {};
+  }
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace keel::testing
