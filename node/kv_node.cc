@@ -75,10 +75,14 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   options.topology = [&raft, &raft_options] {
     ClusterTopology t;
     const core::NodeId leader = raft.raft() != nullptr ? raft.raft()->leader_id() : core::NodeId();
-    for (auto& [id, addresses] : raft_options.members) {
+    for (auto& [id, member] : raft_options.members) {
+      // A member is shown once its client address is known (configured, or
+      // learned when it connects); clients cannot use one without it.
+      auto address = raft.client_address(id);
+      if (!address) continue;
       ClusterMember m;
       m.id = cluster_node_id(id);
-      m.address = addresses.client;
+      m.address = *address;
       m.leader = id == leader;
       m.self = id == raft_options.id;
       t.members.push_back(std::move(m));

@@ -107,17 +107,21 @@ void RaftNode::fail(const Status& status) {
 
 bool RaftNode::is_leader() const { return raft_ && raft_->role() == Role::kLeader; }
 
-std::optional<core::Address> RaftNode::leader_client_address() const {
-  if (!raft_) return std::nullopt;
-  const NodeId leader = raft_->leader_id();
-  if (leader == consensus::kNoNode) return std::nullopt;
-  auto learned = learned_client_addresses_.find(leader);
+std::optional<core::Address> RaftNode::client_address(NodeId id) const {
+  auto learned = learned_client_addresses_.find(id);
   if (learned != learned_client_addresses_.end()) return learned->second;
-  auto it = options_.members.find(leader);
+  auto it = options_.members.find(id);
   // A member whose client address is not configured is known only once it
   // has introduced itself.
   if (it == options_.members.end() || it->second.client.port == 0) return std::nullopt;
   return it->second.client;
+}
+
+std::optional<core::Address> RaftNode::leader_client_address() const {
+  if (!raft_) return std::nullopt;
+  const NodeId leader = raft_->leader_id();
+  if (leader == consensus::kNoNode) return std::nullopt;
+  return client_address(leader);
 }
 
 Status RaftNode::not_leader() const {

@@ -105,6 +105,9 @@ class RaftNode : public Replicator {
   const consensus::Raft* raft() const { return raft_.get(); }
   bool is_leader() const;
   std::optional<core::Address> leader_client_address() const;
+  // A member's client (RESP) address: configured, or learned from its
+  // handshake; nullopt while unknown.
+  std::optional<core::Address> client_address(core::NodeId id) const;
   // "key:value" lines for INFO replication.
   std::string info_replication() const;
   uint64_t applied_entries() const { return applied_entries_; }

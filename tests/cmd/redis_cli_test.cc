@@ -72,3 +72,38 @@ TEST_CASE("redis-cli: -c follows MOVED from a follower to the leader", "[cmd][sl
   CHECK(cli(survivor.client_port, "-c set k w") == "OK\n");
   CHECK(cli(cluster.nodes()[next].client_port, "get k") == "w\n");
 }
+
+TEST_CASE("redis-cli: CLUSTER NODES and SLOTS on any node name every member's client address", "[cmd][slow]") {
+  if (!have_redis_cli()) {
+    WARN("redis-cli is not installed (ci/install-deps.sh installs redis-tools): skipped");
+    return;
+  }
+  LocalCluster cluster(3);
+  const int leader = cluster.wait_for_leader();
+  REQUIRE(leader >= 0);
+  // Every node learns the others' client addresses from their handshakes.
+  for (const LocalNode& node : cluster.nodes()) {
+    std::string nodes;
+    for (int i = 0; i < 200; ++i) {
+      nodes = cli(node.client_port, "cluster nodes");
+      bool all = true;
+      for (const LocalNode& other : cluster.nodes()) {
+        all = all && nodes.find(" 127.0.0.1:" + std::to_string(other.client_port) + "@") != std::string::npos;
+      }
+      if (all) break;
+      keel::testing::sleep_ms(25);
+    }
+    INFO("node on port " << node.client_port << ":\n" << nodes);
+    for (const LocalNode& other : cluster.nodes()) {
+      CHECK(nodes.find(" 127.0.0.1:" + std::to_string(other.client_port) + "@") != std::string::npos);
+    }
+    CHECK(nodes.find(":0@") == std::string::npos);
+    CHECK(nodes.find(" 127.0.0.1:" + std::to_string(cluster.nodes()[leader].client_port) + "@") <
+          nodes.find(" master "));
+    const std::string slots = cli(node.client_port, "cluster slots");
+    INFO(slots);
+    // The slot range's first address is the leader's.
+    CHECK(slots.find("0\n16383\n127.0.0.1\n" + std::to_string(cluster.nodes()[leader].client_port) + "\n") !=
+          std::string::npos);
+  }
+}
