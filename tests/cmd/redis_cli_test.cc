@@ -15,7 +15,13 @@ using keel::testing::LocalNode;
 
 namespace {
 
-bool have_redis_cli() { return std::system("command -v redis-cli >/dev/null 2>&1") == 0; }
+// False, with a warning, when redis-cli is missing (ci/install-deps.sh
+// installs redis-tools): the test is then skipped.
+bool have_redis_cli() {
+  if (std::system("command -v redis-cli >/dev/null 2>&1") == 0) return true;
+  WARN("redis-cli is not installed (ci/install-deps.sh installs redis-tools): skipped");
+  return false;
+}
 
 // redis-cli's output (stdout and stderr) for `args` against a local port.
 std::string cli(uint16_t port, const std::string& args) {
@@ -42,10 +48,7 @@ LocalNode& a_follower(LocalCluster& cluster, int leader) {
 }  // namespace
 
 TEST_CASE("redis-cli: -c follows MOVED from a follower to the leader", "[cmd][slow]") {
-  if (!have_redis_cli()) {
-    WARN("redis-cli is not installed (ci/install-deps.sh installs redis-tools): skipped");
-    return;
-  }
+  if (!have_redis_cli()) return;
   LocalCluster cluster(3);
   const int leader = cluster.wait_for_leader();
   REQUIRE(leader >= 0);
@@ -74,10 +77,7 @@ TEST_CASE("redis-cli: -c follows MOVED from a follower to the leader", "[cmd][sl
 }
 
 TEST_CASE("redis-cli: CLUSTER NODES and SLOTS on any node name every member's client address", "[cmd][slow]") {
-  if (!have_redis_cli()) {
-    WARN("redis-cli is not installed (ci/install-deps.sh installs redis-tools): skipped");
-    return;
-  }
+  if (!have_redis_cli()) return;
   LocalCluster cluster(3);
   const int leader = cluster.wait_for_leader();
   REQUIRE(leader >= 0);
