@@ -132,6 +132,7 @@ struct Scheduler::Fiber {
   State state = State::kReady;
   bool permit = false;
   bool unwinding = false;
+  bool started = false;     // its entry function has begun
   StackBounds stack;        // this fiber's stack
   StackBounds from;         // the stack that last switched to this fiber
   void* fake_stack = nullptr;
@@ -154,18 +155,22 @@ FiberId Scheduler::spawn(ProcessId group, std::string name, std::function<void()
   f->fn = std::move(fn);
   f->context = ctx::fiber(std::allocator_arg, PooledStack{stacks_.get()}, [f](ctx::fiber&& caller) {
     asan_finish_switch(nullptr, &f->from);
+    f->started = true;
     f->caller = std::move(caller);
-    try {
-      f->fn();
-    } catch (const ctx::detail::forced_unwind&) {
-      // Killed: the unwind ends in Boost.Context's entry frame, which jumps
-      // back to whoever destroyed this fiber. Announce that last switch and
-      // let the unwind go on.
-      asan_start_switch(nullptr, f->from);
-      throw;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "fiber '%s' died of an exception: %s\n", f->name.c_str(), e.what());
-      KEEL_UNREACHABLE();
+    // A fiber killed before it ever ran is entered once, only to end here.
+    if (!f->unwinding) {
+      try {
+        f->fn();
+      } catch (const ctx::detail::forced_unwind&) {
+        // Killed: the unwind ends in Boost.Context's entry frame, which
+        // jumps back to whoever destroyed this fiber. Announce that last
+        // switch and let the unwind go on.
+        asan_start_switch(nullptr, f->from);
+        throw;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "fiber '%s' died of an exception: %s\n", f->name.c_str(), e.what());
+        KEEL_UNREACHABLE();
+      }
     }
     f->state = Fiber::State::kDone;
     f->fn = nullptr;  // release captures while still on this stack
@@ -277,7 +282,16 @@ void Scheduler::destroy(Fiber* f) {
     f->state = Fiber::State::kRunning;
     void* fake_stack = nullptr;
     asan_start_switch(&fake_stack, f->stack);
-    { ctx::fiber doomed = std::move(f->context); }
+    if (f->started) {
+      { ctx::fiber doomed = std::move(f->context); }
+    } else {
+      // Never ran: destroying it would run Boost.Context's unwind before
+      // the fiber's own code could confirm the switch, and AddressSanitizer
+      // would go on believing this thread lives on that (soon recycled)
+      // stack. Entered normally instead, it ends at once (see spawn()).
+      f->context = std::move(f->context).resume();
+      KEEL_ASSERT(!f->context);
+    }
     asan_finish_switch(fake_stack, nullptr);
     current_ = saved;
   }
