@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/assert.h"
+#include "net/accept.h"
 #include "net/deadline.h"
 
 namespace keel::node {
@@ -16,7 +17,6 @@ constexpr std::string_view kMetricsPath = "/metrics";
 constexpr std::string_view kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kPlainContentType = "text/plain; charset=utf-8";
 // How long the accept loop backs off after an unexpected accept error.
-constexpr core::Duration kAcceptRetryDelay = core::Duration::millis(10);
 // After an error reply the client may still be sending (an oversized head,
 // a body). Closing a socket with unread input makes TCP reset the
 // connection, which can destroy the reply before the client reads it; so
@@ -268,20 +268,13 @@ void MetricsServer::stop() {
 }
 
 void MetricsServer::accept_loop() {
-  while (!stopped_) {
-    core::Result<std::unique_ptr<core::Stream>> accepted = listener_->accept();
-    if (!accepted.is_ok()) {
-      if (stopped_ || accepted.status().code() == core::Code::kCancelled) return;
-      env_.sleep_for(kAcceptRetryDelay);
-      continue;
-    }
-    std::unique_ptr<core::Stream> stream = std::move(accepted).value();
+  net::accept_connections(env_, *listener_, [this] { return stopped_; }, [this](std::unique_ptr<core::Stream> stream) {
     if (stats_.connections_open >= options_.limits.connections_max) {
       ++stats_.connections_rejected;
       // The refusal is written (and lingers) in a fiber of its own, so the
       // accept loop never waits on a client; beyond a few refusals at once
       // the connection is just closed.
-      if (refusing_ >= kRefusingMax) continue;
+      if (refusing_ >= kRefusingMax) return;
       ++refusing_;
       auto holder = std::make_shared<std::unique_ptr<core::Stream>>(std::move(stream));
       fibers_.spawn("metrics.refuse", [this, holder] {
@@ -294,7 +287,7 @@ void MetricsServer::accept_loop() {
         reply_and_linger(refused,
                          response("503 Service Unavailable", kPlainContentType, "too many connections\n", true));
       });
-      continue;
+      return;
     }
     ++stats_.connections_accepted;
     // Counted here, not when the fiber first runs, so a burst of accepts
@@ -302,7 +295,7 @@ void MetricsServer::accept_loop() {
     ++stats_.connections_open;
     auto holder = std::make_shared<std::unique_ptr<core::Stream>>(std::move(stream));
     fibers_.spawn("metrics.conn", [this, holder] { serve(std::move(*holder)); });
-  }
+  });
 }
 
 void MetricsServer::serve(std::unique_ptr<core::Stream> stream) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "net/accept.h"
 #include "net/deadline.h"
 #include "net/frame.h"
 #include "node/raft_codec.h"
@@ -425,12 +426,10 @@ void RaftNode::peer_out(PeerLink& link) {
 }
 
 void RaftNode::accept_loop(core::Listener& listener) {
-  while (running_) {
-    auto stream = listener.accept();
-    if (!stream.is_ok()) return;
-    auto shared = std::shared_ptr<core::Stream>(std::move(*stream));
+  net::accept_connections(env_, listener, [this] { return !running_; }, [this](std::unique_ptr<core::Stream> stream) {
+    auto shared = std::shared_ptr<core::Stream>(std::move(stream));
     fibers_.spawn("raft.peer-in", [this, shared] { serve_peer(shared); });
-  }
+  });
 }
 
 void RaftNode::serve_peer(std::shared_ptr<core::Stream> stream) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "net/accept.h"
 #include "net/resp/command.h"
 #include "net/resp/request_parser.h"
 
@@ -23,7 +24,6 @@ constexpr std::string_view kMaxClientsError = "-ERR max number of clients reache
 // 10000); keel has no cluster bus, clients ignore the field.
 constexpr uint32_t kClusterBusPortOffset = 10000;
 // How long the accept loop backs off after an unexpected accept error.
-constexpr core::Duration kAcceptRetryDelay = core::Duration::millis(10);
 
 std::string lower(ByteView s) {
   std::string out(s);
@@ -98,28 +98,21 @@ void RespServer::stop() {
 }
 
 void RespServer::accept_loop() {
-  while (!stopped_) {
-    core::Result<std::unique_ptr<core::Stream>> accepted = listener_->accept();
-    if (!accepted.is_ok()) {
-      if (stopped_ || accepted.status().code() == core::Code::kCancelled) return;
-      env_.sleep_for(kAcceptRetryDelay);
-      continue;
-    }
+  net::accept_connections(env_, *listener_, [this] { return stopped_; }, [this](std::unique_ptr<core::Stream> stream) {
     ++stats_.total_connections_received;
-    std::unique_ptr<core::Stream> stream = std::move(accepted).value();
     if (stats_.connected_clients >= options_.limits.clients_max) {
       ++stats_.rejected_connections;
       // Best effort, as Redis: the client learns why before the close.
       (void)stream->write(kMaxClientsError);
       stream->close();
-      continue;
+      return;
     }
     // Counted here, not when the fiber first runs, so a burst of accepts
     // cannot overshoot the limit.
     ++stats_.connected_clients;
     auto holder = std::make_shared<std::unique_ptr<core::Stream>>(std::move(stream));
     fibers_.spawn("resp.client", [this, holder] { serve(std::move(*holder)); });
-  }
+  });
 }
 
 void RespServer::serve(std::unique_ptr<core::Stream> stream) {
