@@ -310,7 +310,7 @@ Status RaftNode::apply(const Entry& e) {
   // the machine's storage failed, and its state is no longer known.
   if (!result.is_ok()) return result.status();
   ++applied_entries_;
-  if (observer_ != nullptr) observer_->on_applied(options_.id, e);
+  if (observer_ != nullptr) observer_->on_applied(options_.id, e, raft_->term());
   auto it = waiters_.find(e.index);
   if (it != waiters_.end()) {
     if (it->second.term == e.term) {

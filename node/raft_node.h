@@ -70,7 +70,9 @@ class RaftObserver {
  public:
   virtual ~RaftObserver() = default;
   virtual void on_ready_handled(const consensus::Raft& raft) = 0;
-  virtual void on_applied(core::NodeId node, const consensus::Entry& entry) = 0;
+  // `term` is the node's current term: the entry was committed in it or
+  // earlier.
+  virtual void on_applied(core::NodeId node, const consensus::Entry& entry, core::Term term) = 0;
   // Called as each message leaves, with what this node has durable at that
   // moment: its log's synced index and the term and vote on disk.
   virtual void on_send(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable) {

@@ -128,7 +128,8 @@ void RaftInvariants::sent(const consensus::Message& msg, core::LogIndex synced, 
   }
 }
 
-void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry) {
+void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry,
+                             core::Term term) {
   NodeState& st = nodes_[node];
   if (st.incarnation != incarnation) {
     st = NodeState();
@@ -148,8 +149,11 @@ void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const cons
   }
   auto c = committed_.find(i);
   if (c == committed_.end()) {
+    // Committed in the applying node's current term or earlier. (Not the
+    // entry's own term: a leader of a later term may have committed it, and
+    // a leader elected in between with stale votes need not hold it.)
     committed_.emplace(i, entry.term.value());
-    committed_in_.emplace(i, entry.term.value());
+    committed_in_.emplace(i, term.value());
   } else if (c->second != entry.term.value()) {
     violation("R6 applied an uncommitted entry: " + at(node, i) + " term " + std::to_string(entry.term.value()));
   }

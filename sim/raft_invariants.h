@@ -50,8 +50,8 @@ class RaftInvariants {
     NodeObserver(RaftInvariants& checker, core::NodeId node, uint64_t incarnation)
         : checker_(checker), node_(node), incarnation_(incarnation) {}
     void on_ready_handled(const consensus::Raft& raft) override { checker_.check(node_, incarnation_, raft); }
-    void on_applied(core::NodeId node, const consensus::Entry& entry) override {
-      checker_.applied(node, incarnation_, entry);
+    void on_applied(core::NodeId node, const consensus::Entry& entry, core::Term term) override {
+      checker_.applied(node, incarnation_, entry, term);
     }
     void on_send(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable) override {
       checker_.sent(msg, synced, durable);
@@ -81,7 +81,7 @@ class RaftInvariants {
   };
 
   void check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft);
-  void applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry);
+  void applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry, core::Term term);
   void sent(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable);
   void violation(std::string what);
 
