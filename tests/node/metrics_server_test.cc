@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "node/kv_node.h"
+#include "tests/node/sim_client.h"
 #include "sim/world.h"
 #include "storage/mem_kv_engine.h"
 #include "workloads/resp_client.h"
@@ -204,17 +205,9 @@ class Harness {
     world_.run_for(Duration::millis(1));
   }
 
-  // Runs `fn` on a new client host until it returns; false if it did not
-  // finish within a minute of simulated time.
+  // See keel::testing::run_sim_client.
   bool client(const std::function<void(Env&)>& fn) {
-    bool done = false;
-    const HostId host = world_.add_host("c" + std::to_string(++clients_), [&](Env& env) {
-      fn(env);
-      done = true;
-    });
-    world_.start(host);
-    world_.run_for(Duration::seconds(60), [&] { return done; });
-    return done;
+    return keel::testing::run_sim_client(world_, clients_, fn);
   }
 
   MetricsServer& server() { return *server_; }
@@ -492,15 +485,9 @@ class NodeCluster {
     }
   }
 
+  // See keel::testing::run_sim_client.
   bool client(const std::function<void(Env&)>& fn) {
-    bool done = false;
-    const HostId host = world_.add_host("c" + std::to_string(++clients_), [&](Env& env) {
-      fn(env);
-      done = true;
-    });
-    world_.start(host);
-    world_.run_for(Duration::seconds(60), [&] { return done; });
-    return done;
+    return keel::testing::run_sim_client(world_, clients_, fn);
   }
 
   const std::vector<Address>& resp() const { return resp_; }

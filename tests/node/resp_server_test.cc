@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "net/resp/reply_parser.h"
+#include "tests/node/sim_client.h"
 #include "node/kv_state_machine.h"
 #include "sim/world.h"
 #include "storage/mem_kv_engine.h"
@@ -148,17 +149,9 @@ class Cluster {
     world_.run_for(Duration::millis(1));
   }
 
-  // Runs `fn` on a new client host until it returns. Returns false if it
-  // did not finish within a minute of simulated time.
+  // See keel::testing::run_sim_client.
   bool client(const std::function<void(Env&)>& fn) {
-    bool done = false;
-    const HostId host = world_.add_host("c" + std::to_string(++clients_), [&](Env& env) {
-      fn(env);
-      done = true;
-    });
-    world_.start(host);
-    world_.run_for(Duration::seconds(60), [&] { return done; });
-    return done;
+    return keel::testing::run_sim_client(world_, clients_, fn);
   }
   void run_for(Duration d) { world_.run_for(d); }
 
