@@ -91,7 +91,12 @@ class DemoScenario : public Scenario {
       }
       env.sleep_for(env.random.uniform_duration(Duration::zero(), kThinkTimeMax));
     }
+    // Counted once per client: a finished client stays idle rather than
+    // exiting, since the harness restarts an exited program and a second
+    // count would let the final check start while another client still
+    // has an operation in flight.
     --clients_running_;
+    for (;;) env.sleep_for(Duration::seconds(3600));
   }
 
   void check(core::Env& env) {

@@ -129,7 +129,12 @@ class KvScenario : public Scenario {
     config.first_client_id = static_cast<uint32_t>(c);
     workloads::run_kv_client(env, client, history_, config, [this] { return world_->now(); },
                              [this] { return healed_; });
+    // Counted once per client: a finished client stays idle rather than
+    // exiting, since the harness restarts an exited program and a second
+    // count would let the final check start while another client still
+    // has an operation in flight.
     --clients_running_;
+    for (;;) env.sleep_for(Duration::seconds(3600));
   }
 
   void final_reads(core::Env& env) {

@@ -52,19 +52,23 @@ TEST_CASE("sim kv: planted Raft bugs are caught within 30 seeds", "[sim][sim]") 
 //        leader's append had replaced before the Ready went out (R7);
 //   3318 (3 nodes): a candidate paused with a delayed vote won an old term
 //        after a later leader had committed an entry it lacks; the checker
-//        took the entry's own term for its commit term (a false R5).
+//        took the entry's own term for its commit term (a false R5);
+//   3069 (counter): finished clients exited and were restarted, each
+//        restart counted as another finished client, and the final reads
+//        began while an increment was still in flight (a false C2).
 TEST_CASE("sim kv: seeds that once found bugs stay green", "[sim][sim]") {
   struct Case {
     uint64_t seed;
     int nodes;
+    const char* workload;
   };
-  for (const Case c : {Case{1182, 5}, Case{3318, 3}}) {
+  for (const Case c : {Case{1182, 5, "register"}, Case{3318, 3, "register"}, Case{3069, 3, "counter"}}) {
     RunOptions o;
     o.seed = c.seed;
-    o.workload = "register";
+    o.workload = c.workload;
     o.nodes = c.nodes;
     const RunResult r = keel::sim::run_simulation(o);
-    INFO("keel-sim --seed " << c.seed << " --workload register --nodes " << c.nodes);
+    INFO("keel-sim --seed " << c.seed << " --workload " << c.workload << " --nodes " << c.nodes);
     for (auto& v : r.violations) INFO(v);
     CHECK(r.pass);
   }
