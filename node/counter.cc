@@ -125,8 +125,14 @@ class CounterNode {
     if (valid != bytes.size()) {
       // Unsynced junk after the valid prefix: it was never acknowledged.
       KEEL_TRY(file_->truncate(valid));
-      KEEL_TRY(file_->sync());
     }
+    // The read may have come from the page cache: an earlier incarnation
+    // killed mid-sync, or exited on a failed sync, left records there that
+    // never reached the disk. Make them durable before serving or counting
+    // any of them. They are rewritten first because after a failed fsync
+    // the kernel may hold them as clean pages that no later fsync writes.
+    if (valid > 0) KEEL_TRY(file_->write_at(0, core::ByteView(bytes).substr(0, valid)));
+    KEEL_TRY(file_->sync());
     acked_[config_.self] = log_.size();
     return Status::ok();
   }

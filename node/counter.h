@@ -16,7 +16,9 @@
 //
 // The log file holds fixed 16-byte records: u64 op id, u64 XXH3 of the id
 // seeded with its position. Recovery keeps the longest valid prefix; what
-// follows was never synced (this demo runs without bit-flip faults).
+// follows was never synced (this demo runs without bit-flip faults). The
+// prefix itself may have been read from the page cache, so recovery makes it
+// durable (rewrite and sync) before the node serves or counts any of it.
 #pragma once
 
 #include <cstdint>
