@@ -1,6 +1,7 @@
 // The "demo" workload: the replicated counter of node/counter.h on three
 // nodes, driven by client hosts that retry each increment until its outcome
 // is known, then checked for durability, exactly-once and convergence.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -134,11 +135,21 @@ class DemoScenario : public Scenario {
       }
     }
     for (size_t i = 1; i < logs.size(); ++i) {
-      if (logs[i] != primary) {
-        violations_.push_back("convergence: n" + std::to_string(i + 1) + " holds " +
-                              std::to_string(logs[i].size()) + " entries, the primary " +
-                              std::to_string(primary.size()));
+      if (logs[i] == primary) continue;
+      const std::vector<uint64_t>& backup = logs[i];
+      const std::string name = "n" + std::to_string(i + 1);
+      const size_t common = std::min(backup.size(), primary.size());
+      size_t at = 0;
+      while (at < common && backup[at] == primary[at]) ++at;
+      std::string what = "convergence: " + name + " holds " + std::to_string(backup.size()) + " entries, the primary " +
+                         std::to_string(primary.size());
+      if (at < common) {
+        what += "; they differ first at position " + std::to_string(at + 1) + " (" + name + " has op " +
+                std::to_string(backup[at]) + ", the primary op " + std::to_string(primary[at]) + ")";
+      } else {
+        what += "; the shorter is a prefix of the longer";
       }
+      violations_.push_back(what);
     }
     checked_ = true;
   }
