@@ -17,7 +17,9 @@ TEST_CASE("sim: 50 seeds of the demo under faults pass and are deterministic", "
     const RunResult a = keel::sim::run_simulation(o);
     const RunResult b = keel::sim::run_simulation(o);
     INFO("seed " << seed << ": keel-sim --seed " << seed << " --fault-seconds 5");
-    for (auto& v : a.violations) INFO(v);
+    std::string violations;
+    for (auto& v : a.violations) violations += "\n  " + v;
+    INFO("violations:" << violations);
     REQUIRE(a.pass);
     REQUIRE(a.digest == b.digest);
     REQUIRE(a.events == b.events);

@@ -26,7 +26,9 @@ TEST_CASE("sim kv: register, counter and unique-writes pass under faults, determ
       const RunResult a = run(workload, seed);
       const RunResult b = run(workload, seed);
       INFO("keel-sim --seed " << seed << " --workload " << workload << " --fault-seconds 8");
-      for (auto& v : a.violations) INFO(v);
+      std::string violations;
+      for (auto& v : a.violations) violations += "\n  " + v;
+      INFO("violations:" << violations);
       REQUIRE(a.pass);
       REQUIRE(a.ops_ok > 0);
       REQUIRE(a.digest == b.digest);
@@ -69,7 +71,9 @@ TEST_CASE("sim kv: seeds that once found bugs stay green", "[sim][sim]") {
     o.nodes = c.nodes;
     const RunResult r = keel::sim::run_simulation(o);
     INFO("keel-sim --seed " << c.seed << " --workload " << c.workload << " --nodes " << c.nodes);
-    for (auto& v : r.violations) INFO(v);
+    std::string violations;
+    for (auto& v : r.violations) violations += "\n  " + v;
+    INFO("violations:" << violations);
     CHECK(r.pass);
   }
 }
