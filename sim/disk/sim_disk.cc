@@ -106,6 +106,34 @@ struct SimDiskState {
     return total;
   }
 
+  // Decides what of an inode's unsynced writes reached the device (the
+  // crash model: each kept, torn or dropped) and folds that into its
+  // durable image; the writes stop being pending.
+  void settle_pending(Inode& inode) {
+    const DiskFaults& f = faults;
+    for (const PendingOp& op : inode.pending) {
+      const double coin = random.unit();
+      if (coin < f.crash_keep_probability) {
+        apply_op(inode.durable, op);
+        continue;
+      }
+      if (op.kind == PendingOp::Kind::kWrite && !op.data.empty() &&
+          coin < f.crash_keep_probability + f.crash_tear_probability) {
+        uint64_t kept = random.uniform(0, op.data.size() - 1);
+        if (f.tear_sector_bytes > 0) {
+          const uint64_t end = op.offset + kept;
+          const uint64_t boundary = end - end % f.tear_sector_bytes;
+          kept = boundary > op.offset ? boundary - op.offset : 0;
+        }
+        ++stats.torn_writes;
+        if (kept > 0) apply_write(inode.durable, op.offset, ByteView(op.data).substr(0, kept));
+        continue;
+      }
+      ++stats.dropped_writes;
+    }
+    inode.pending.clear();
+  }
+
   // Charges the latency of one sync. May suspend.
   void charge_sync() {
     core::Duration d = random.uniform_duration(faults.sync_latency_min, faults.sync_latency_max);
@@ -157,14 +185,21 @@ class SimFile : public core::File {
   Status sync() override {
     KEEL_TRY(check_live());
     ++state_->stats.syncs;
-    if (state_->inject(state_->faults.sync_error_probability)) return core::io_error("injected sync error: " + path_);
+    if (state_->inject(state_->faults.sync_error_probability)) {
+      // As Linux does since 4.13: the failed write-back marks the pages
+      // clean. What reached the device is settled now (each write kept,
+      // torn or dropped, as in a crash); reads still see every write, and
+      // no later sync will write the lost ones.
+      state_->settle_pending(*inode_);
+      return core::io_error("injected sync error: " + path_);
+    }
     state_->charge_sync();
     // A crash while the fiber slept kills the fiber before it gets here; a
     // stale handle is still refused for clarity.
     KEEL_TRY(check_live());
     // Writes issued while the sync was in flight may become durable too,
     // as on a real device.
-    inode_->durable = inode_->current;
+    for (const PendingOp& op : inode_->pending) apply_op(inode_->durable, op);
     inode_->pending.clear();
     return Status::ok();
   }
@@ -348,36 +383,13 @@ void SimDisk::crash() {
   SimDiskState& s = *impl_->state;
   ++s.stats.crashes;
   ++s.generation;
-  const DiskFaults& f = s.faults;
   // Each surviving inode once, in path order, so coin flips are
   // deterministic.
   std::set<uint64_t> done;
   for (auto& [path, inode] : s.durable_files) {
     if (!done.insert(inode->id).second) continue;
-    Bytes image = inode->durable;
-    for (const PendingOp& op : inode->pending) {
-      const double coin = s.random.unit();
-      if (coin < f.crash_keep_probability) {
-        apply_op(image, op);
-        continue;
-      }
-      if (op.kind == PendingOp::Kind::kWrite && !op.data.empty() &&
-          coin < f.crash_keep_probability + f.crash_tear_probability) {
-        uint64_t kept = s.random.uniform(0, op.data.size() - 1);
-        if (f.tear_sector_bytes > 0) {
-          const uint64_t end = op.offset + kept;
-          const uint64_t boundary = end - end % f.tear_sector_bytes;
-          kept = boundary > op.offset ? boundary - op.offset : 0;
-        }
-        ++s.stats.torn_writes;
-        if (kept > 0) apply_write(image, op.offset, ByteView(op.data).substr(0, kept));
-        continue;
-      }
-      ++s.stats.dropped_writes;
-    }
-    inode->durable = image;
-    inode->current = std::move(image);
-    inode->pending.clear();
+    s.settle_pending(*inode);
+    inode->current = inode->durable;
   }
   s.files = s.durable_files;
 }

@@ -35,7 +35,11 @@ namespace keel::sim {
 struct DiskFaults {
   double read_error_probability = 0;   // each read_at fails with IoError
   double write_error_probability = 0;  // each write/append/truncate fails with IoError
-  double sync_error_probability = 0;   // each sync fails with IoError (and syncs nothing)
+  // Each sync fails with IoError. As on Linux, what it would have written
+  // is then settled as at a crash (each write kept, torn or dropped on the
+  // device) while reads still see every write, and no later sync writes
+  // the lost ones: only rewriting the data makes it durable.
+  double sync_error_probability = 0;
   uint64_t capacity_bytes = UINT64_MAX;  // NoSpace beyond this many stored bytes
   core::Duration sync_latency_min = core::Duration::micros(100);
   core::Duration sync_latency_max = core::Duration::millis(2);

@@ -366,3 +366,39 @@ TEST_CASE("simdisk: after a crash every file is an outcome the model allows", "[
     }
   });
 }
+
+TEST_CASE("simdisk: writes a failed sync lost stay visible but no later sync saves them", "[simdisk][unit]") {
+  FiberHarness h;
+  SimDisk disk(h.clock(), keel::core::Random(5));
+  auto f = h.run([&] { return disk.open("f", OpenMode::kCreate); });
+  h.run([&] {
+    KEEL_ASSERT(disk.sync_dir("").is_ok());
+    KEEL_ASSERT((*f)->append("kept").is_ok());
+    KEEL_ASSERT((*f)->sync().is_ok());
+    KEEL_ASSERT((*f)->append("-lost").is_ok());
+  });
+  // The failed sync drops what it would have written (keep 0, tear 0).
+  DiskFaults failing = crash_faults(0.0, 0.0);
+  failing.sync_error_probability = 1.0;
+  disk.set_faults(failing);
+  REQUIRE(h.run([&] { return (*f)->sync(); }).code() == Code::kIoError);
+  disk.set_faults(crash_faults(1.0, 0.0));
+  REQUIRE(slurp(disk, "f") == "kept-lost");
+  // A later sync succeeds and writes only what came after the failure.
+  h.run([&] {
+    KEEL_ASSERT((*f)->append("+new").is_ok());
+    KEEL_ASSERT((*f)->sync().is_ok());
+  });
+  REQUIRE(slurp(disk, "f") == "kept-lost+new");
+  disk.crash();
+  // On the device: "kept", a hole where "-lost" was, then "+new".
+  REQUIRE(slurp(disk, "f") == std::string("kept") + std::string(5, '\0') + "+new");
+  // Rewriting the bytes is what makes them durable.
+  auto g = h.run([&] { return disk.open("f", OpenMode::kReadWrite); });
+  h.run([&] {
+    KEEL_ASSERT((*g)->write_at(4, "-back").is_ok());
+    KEEL_ASSERT((*g)->sync().is_ok());
+  });
+  disk.crash();
+  REQUIRE(slurp(disk, "f") == "kept-back+new");
+}
