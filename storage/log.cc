@@ -289,9 +289,32 @@ Status Log::recover() {
   first_index_ = segments_.front()->first;
   last_index_ = LogIndex(segments_.back()->first.value() + segments_.back()->count() - 1);
   // Whatever recovery found may sit only in the OS cache (after a process
-  // crash); make it durable before anyone counts on it.
-  KEEL_TRY(segments_.back()->file->sync());
+  // crash); make it durable before anyone counts on it. A plain fsync is not
+  // enough: after an fsync failed, the kernel may keep the unwritten bytes
+  // as clean cache pages that no later fsync writes (Linux since 4.13), so
+  // the last segment (the only one that can hold unsynced records: a full
+  // segment is synced before the next one starts) is written anew.
+  KEEL_TRY(rewrite_last_segment());
   synced_index_ = last_index_;
+  return Status::ok();
+}
+
+Status Log::rewrite_last_segment() {
+  Segment& seg = *segments_.back();
+  KEEL_TRY_ASSIGN(const Bytes data, read_whole(*seg.file, seg.end));
+  const std::string temp = seg.path.substr(0, seg.path.size() - kSegmentSuffix.size()) + std::string(kTempSuffix);
+  {
+    KEEL_TRY_ASSIGN(auto file, disk_.open(temp, core::OpenMode::kCreate));
+    KEEL_TRY(file->truncate(0));
+    KEEL_TRY(file->append(data));
+    KEEL_TRY(file->sync());
+  }
+  seg.file.reset();
+  // A crash before the rename leaves the old segment and a temp file, which
+  // the next recovery removes.
+  KEEL_TRY(disk_.rename(temp, seg.path));
+  KEEL_TRY(disk_.sync_dir(dir_));
+  KEEL_TRY_ASSIGN(seg.file, disk_.open(seg.path, core::OpenMode::kReadWrite));
   return Status::ok();
 }
 

@@ -116,6 +116,9 @@ class Log {
   // Creates segment `first` durably (temp file, sync, rename, directory
   // sync) and makes it the active one.
   core::Status start_segment(core::LogIndex first, bool reset);
+  // Makes the last segment's valid bytes durable by writing them to a new
+  // file that replaces it. May suspend.
+  core::Status rewrite_last_segment();
   core::Status check_usable() const;
   // Records the first I/O failure of a mutating call: after it the bytes on
   // disk are unknown, so every later call fails until the log is reopened.

@@ -427,3 +427,40 @@ TEST_CASE("log: a random bit flip is never returned as data", "[storage][prop]")
     RC_TAG("tail truncated");
   });
 }
+
+TEST_CASE("log: records a failed sync left only in the cache are made durable by reopening", "[storage][unit]") {
+  FiberHarness h;
+  SimDisk disk(h.clock(), keel::core::Random(11));
+  {
+    auto log = open_log(h, disk);
+    h.run([&] {
+      KEEL_ASSERT(log->append(std::vector<Bytes>{payload(1), payload(2)}).is_ok());
+      KEEL_ASSERT(log->sync().is_ok());
+      KEEL_ASSERT(log->append(std::vector<Bytes>{payload(3)}).is_ok());
+    });
+    // The sync fails and the device drops record 3, while the cache still
+    // shows it (as Linux does after a failed fsync).
+    DiskFaults failing;
+    failing.sync_error_probability = 1.0;
+    failing.crash_keep_probability = 0;
+    failing.crash_tear_probability = 0;
+    disk.set_faults(failing);
+    REQUIRE(h.run([&] { return log->sync(); }).code() == Code::kIoError);
+    disk.set_faults(DiskFaults());
+  }
+  // The process restarts (the cache survives): recovery reads record 3 and
+  // must make it durable before counting it synced.
+  {
+    auto log = open_log(h, disk);
+    REQUIRE(log->last_index() == LogIndex(3));
+    REQUIRE(log->synced_index() == LogIndex(3));
+  }
+  DiskFaults power_loss;
+  power_loss.crash_keep_probability = 0;
+  power_loss.crash_tear_probability = 0;
+  disk.set_faults(power_loss);
+  disk.crash();
+  auto log = open_log(h, disk);
+  REQUIRE(log->last_index() == LogIndex(3));
+  REQUIRE(read_all(h, *log) == std::vector<Bytes>{payload(1), payload(2), payload(3)});
+}
