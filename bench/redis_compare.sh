@@ -19,7 +19,8 @@ BASELINE=${KEEL_BASELINE_BUILD:-}
 WORK=$(mktemp -d /tmp/keel-compare-XXXXXX)
 PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # SIGTERM: keeld and redis-server both stop cleanly on it.
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
