@@ -41,8 +41,6 @@ struct KvNodeConfig {
   std::function<void(RaftNode*, StateMachine*)> on_running;
 };
 
-class RespServer;
-
 // The node's metrics in Prometheus text format (see node/metrics_server.h),
 // from the node's public state: Raft position and role, per-peer
 // replication progress (leader only), applied entries, RESP clients and

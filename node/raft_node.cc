@@ -272,9 +272,12 @@ Status RaftNode::handle_ready() {
   // send come first.
   size_t applied_early = 0;
   if (rd.messages.empty()) {
-    const LogIndex synced = storage_->log().synced_index();
+    // Durable here means synced and not about to be replaced by this
+    // Ready's entries.
+    LogIndex durable = storage_->log().synced_index();
+    if (!rd.entries.empty()) durable = std::min(durable, rd.entries.front().index.prev());
     for (const Entry& e : rd.committed_entries) {
-      if (e.index > synced) break;
+      if (e.index > durable) break;
       if (e.index > state_machine_.applied_index()) KEEL_TRY(apply(e));
       ++applied_early;
     }
