@@ -60,6 +60,7 @@ RaftNode::~RaftNode() {
 
 Status RaftNode::start() {
   KEEL_TRY_ASSIGN(storage_, RaftStorage::open(env_.disk, options_.dir));
+  KEEL_TRY(storage_->recover_install(state_machine_.durable_index()));
   KEEL_TRY_ASSIGN(consensus::PersistedState persisted, storage_->load(state_machine_.durable_index()));
   if (persisted.snapshot.index.value() == 0 && persisted.snapshot.config.voters.empty()) {
     for (auto& [id, addresses] : options_.members) persisted.snapshot.config.voters.insert(id);
@@ -234,7 +235,8 @@ Status RaftNode::handle_ready() {
   std::optional<consensus::SnapshotMeta> snapshot_meta;
   if (rd.snapshot) {
     // The machine holds the snapshot durably before the log forgets what it
-    // replaces.
+    // replaces; the install record bridges the two (raft_storage.h).
+    KEEL_TRY(storage_->begin_install(rd.snapshot->meta, rd.hard_state));
     KEEL_TRY(state_machine_.restore(rd.snapshot->meta.index, rd.snapshot->data));
     snapshot_meta = rd.snapshot->meta;
     env_.trace.event("raft.snapshot_installed", {{"index", rd.snapshot->meta.index.value()}});

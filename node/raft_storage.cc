@@ -16,6 +16,9 @@ namespace {
 constexpr size_t kEntryHeaderBytes = 9;
 // Entries read per log read while loading.
 constexpr uint64_t kLoadReadBytesMax = 16 * 1024 * 1024;
+// A snapshot being installed: written before the state machine restores
+// it, removed once the state record names it.
+constexpr const char* kInstallFileName = "install";
 
 }  // namespace
 
@@ -62,11 +65,7 @@ Status RaftStorage::read_state() {
   hard_state_.term = Term(core::get_u64(p));
   hard_state_.vote = core::NodeId(static_cast<uint32_t>(core::get_u64(p + 8)));
   hard_state_.commit = LogIndex(core::get_u64(p + 16));
-  snapshot_.index = LogIndex(core::get_u64(p + 24));
-  snapshot_.term = Term(core::get_u64(p + 32));
-  const uint64_t config_bytes = core::get_u64(p + 40);
-  if (config_bytes != body.size() - 48) return core::corruption(path + ": bad configuration length");
-  KEEL_TRY_ASSIGN(snapshot_.config, consensus::decode_config(core::ByteView(body).substr(48)));
+  KEEL_TRY_ASSIGN(snapshot_, decode_snapshot_meta(path, core::ByteView(body).substr(24)));
   return Status::ok();
 }
 
@@ -75,12 +74,29 @@ Status RaftStorage::write_state() {
   core::put_u64(body, hard_state_.term.value());
   core::put_u64(body, hard_state_.vote.value());
   core::put_u64(body, hard_state_.commit.value());
-  core::put_u64(body, snapshot_.index.value());
-  core::put_u64(body, snapshot_.term.value());
-  const Bytes config = consensus::encode_config(snapshot_.config);
+  body += encode_snapshot_meta(snapshot_);
+  return storage::write_meta_file(disk_, dir_ + "/state", body);
+}
+
+Bytes RaftStorage::encode_snapshot_meta(const consensus::SnapshotMeta& meta) {
+  Bytes body;
+  core::put_u64(body, meta.index.value());
+  core::put_u64(body, meta.term.value());
+  const Bytes config = consensus::encode_config(meta.config);
   core::put_u64(body, config.size());
   body += config;
-  return storage::write_meta_file(disk_, dir_ + "/state", body);
+  return body;
+}
+
+core::Result<consensus::SnapshotMeta> RaftStorage::decode_snapshot_meta(const std::string& path, core::ByteView body) {
+  if (body.size() < 8 * 3) return core::corruption(path + ": short snapshot record");
+  consensus::SnapshotMeta meta;
+  meta.index = LogIndex(core::get_u64(body.data()));
+  meta.term = Term(core::get_u64(body.data() + 8));
+  const uint64_t config_bytes = core::get_u64(body.data() + 16);
+  if (config_bytes != body.size() - 24) return core::corruption(path + ": bad configuration length");
+  KEEL_TRY_ASSIGN(meta.config, consensus::decode_config(body.substr(24)));
+  return meta;
 }
 
 core::Result<consensus::PersistedState> RaftStorage::load(LogIndex applied) {
@@ -114,10 +130,6 @@ core::Result<consensus::PersistedState> RaftStorage::load(LogIndex applied) {
 Status RaftStorage::save(const std::optional<consensus::HardState>& hard_state, const std::vector<Entry>& entries,
                          const std::optional<consensus::SnapshotMeta>& snapshot) {
   bool state_changed = false;
-  if (snapshot) {
-    snapshot_ = *snapshot;
-    state_changed = true;
-  }
   if (hard_state) {
     // Term and vote must be durable before anything that depends on them is
     // sent. The commit index is only a restart hint (Raft relearns it), so
@@ -125,13 +137,10 @@ Status RaftStorage::save(const std::optional<consensus::HardState>& hard_state, 
     if (hard_state->term != hard_state_.term || hard_state->vote != hard_state_.vote) state_changed = true;
     hard_state_ = *hard_state;
   }
-  if (snapshot) {
-    // The state machine already holds the snapshot durably; record it, then
-    // restart the log after it.
-    KEEL_TRY(write_state());
-    state_changed = false;
-    KEEL_TRY(log_->truncate_prefix(snapshot->index.next()));
-  }
+  // The term goes to disk before a snapshot or entries of that term: a log
+  // whose last term is above the saved term cannot be restarted from.
+  if (state_changed) KEEL_TRY(write_state());
+  if (snapshot) KEEL_TRY(complete_install(*snapshot));
   if (!entries.empty()) {
     const LogIndex first = entries.front().index;
     if (first < log_->first_index()) {
@@ -149,8 +158,54 @@ Status RaftStorage::save(const std::optional<consensus::HardState>& hard_state, 
     KEEL_TRY(log_->append(records).status());
     KEEL_TRY(log_->sync());
   }
-  if (state_changed) KEEL_TRY(write_state());
   return Status::ok();
+}
+
+Status RaftStorage::begin_install(const consensus::SnapshotMeta& meta,
+                                  const std::optional<consensus::HardState>& hard_state) {
+  // The snapshot's term may be newer than the saved term: the term goes
+  // first, or a restart that completes the install would find a log above
+  // its hard state.
+  if (hard_state && (hard_state->term != hard_state_.term || hard_state->vote != hard_state_.vote)) {
+    hard_state_ = *hard_state;
+    KEEL_TRY(write_state());
+  }
+  if (hard_state_.term < meta.term) {
+    return core::internal_error("raft: a snapshot of term " + meta.term.to_string() + " installed in term " +
+                                hard_state_.term.to_string());
+  }
+  return storage::write_meta_file(disk_, dir_ + "/" + kInstallFileName, encode_snapshot_meta(meta));
+}
+
+Status RaftStorage::complete_install(const consensus::SnapshotMeta& meta) {
+  // The whole log goes: Raft replaced it by the snapshot, and entries after
+  // the snapshot's index may conflict with it. Until the state record below
+  // names the snapshot, the install record lets a restart finish this.
+  if (log_->last_index() >= log_->first_index()) KEEL_TRY(log_->truncate_suffix(log_->first_index()));
+  KEEL_TRY(log_->truncate_prefix(meta.index.next()));
+  snapshot_ = meta;
+  KEEL_TRY(write_state());
+  const std::string install = dir_ + "/" + kInstallFileName;
+  KEEL_TRY_ASSIGN(bool exists, disk_.exists(install));
+  if (!exists) return Status::ok();
+  KEEL_TRY(disk_.remove(install));
+  return disk_.sync_dir(dir_);
+}
+
+Status RaftStorage::recover_install(LogIndex machine_durable) {
+  const std::string install = dir_ + "/" + kInstallFileName;
+  KEEL_TRY_ASSIGN(std::optional<Bytes> payload, storage::read_meta_file(disk_, install));
+  if (!payload) return Status::ok();
+  KEEL_TRY_ASSIGN(consensus::SnapshotMeta meta, decode_snapshot_meta(install, *payload));
+  if (meta.index > snapshot_.index && machine_durable >= meta.index) {
+    // The machine holds the snapshot but the log was not yet replaced.
+    return complete_install(meta);
+  }
+  // Either the install finished (only this record's removal was cut short)
+  // or the machine never made the snapshot durable: the log as it stands is
+  // the truth.
+  KEEL_TRY(disk_.remove(install));
+  return disk_.sync_dir(dir_);
 }
 
 Status RaftStorage::compact(const consensus::SnapshotMeta& meta) {

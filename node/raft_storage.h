@@ -5,6 +5,15 @@
 //           u64 term, u8 type, then the data
 //   state   hard state (term, vote, commit) and the snapshot's metadata,
 //           one record replaced atomically (storage/meta_file.h)
+//   install the metadata of a snapshot being installed (present only from
+//           before the state machine restores it until the state record
+//           names it)
+//
+// Installing a received snapshot takes three steps, each durable before the
+// next: begin_install() records its metadata; the state machine restores it;
+// save() replaces the whole log by it and names it in the state record.
+// A crash between any two leaves a disk that recover_install() completes
+// or rolls back, so a restart never meets a machine ahead of its log.
 //
 // save() makes a Ready's hard state, entries and snapshot metadata durable
 // before it returns; only then may the Ready's messages be sent (R7).
@@ -30,13 +39,26 @@ class RaftStorage {
   // index. May suspend.
   core::Result<consensus::PersistedState> load(core::LogIndex applied);
 
-  // Persists the durable parts of a Ready: entries (replacing any suffix
-  // they overwrite), the hard state, and a received snapshot's metadata
-  // (after which the log restarts after it). One sync covers everything.
-  // May suspend.
+  // Persists the durable parts of a Ready, in this order: the hard state
+  // (if its term or vote changed), a received snapshot's metadata (after
+  // which the log restarts after it; begin_install() must have recorded it
+  // and the state machine must hold it), then entries (replacing any
+  // suffix they overwrite). So the term is durable before anything of that
+  // term. May suspend.
   core::Status save(const std::optional<consensus::HardState>& hard_state,
                     const std::vector<consensus::Entry>& entries,
                     const std::optional<consensus::SnapshotMeta>& snapshot);
+
+  // Records `meta` as the snapshot about to be installed, durably, before
+  // the state machine restores it; the Ready's hard state, if its term or
+  // vote changed, is made durable first. May suspend.
+  core::Status begin_install(const consensus::SnapshotMeta& meta,
+                             const std::optional<consensus::HardState>& hard_state);
+
+  // Called once after open(), with the state machine's durable index:
+  // finishes an install that the machine completed but the log did not,
+  // or forgets one the machine never made durable. May suspend.
+  core::Status recover_install(core::LogIndex machine_durable);
 
   // Records that the state machine holds everything up to meta.index
   // durably, and drops the log before it. May suspend.
@@ -53,6 +75,9 @@ class RaftStorage {
   RaftStorage(core::Disk& disk, std::string dir) : disk_(disk), dir_(std::move(dir)) {}
   core::Status read_state();
   core::Status write_state();
+  core::Status complete_install(const consensus::SnapshotMeta& meta);
+  static core::Bytes encode_snapshot_meta(const consensus::SnapshotMeta& meta);
+  static core::Result<consensus::SnapshotMeta> decode_snapshot_meta(const std::string& path, core::ByteView body);
 
   core::Disk& disk_;
   std::string dir_;
