@@ -94,6 +94,25 @@ struct SimDiskState {
   std::map<std::string, std::shared_ptr<Inode>> files;
   std::map<std::string, std::shared_ptr<Inode>> durable_files;
 
+  // Crash points (SimDisk::set_crash_point): mutating calls so far, the
+  // call at which the device stops, and whether it has stopped.
+  uint64_t mutating_calls = 0;
+  uint64_t crash_point = 0;
+  bool stopped = false;
+  std::function<void()> on_crash_point;
+
+  // Counts one mutating call. Errors: IoError once the crash point is
+  // reached (that call and every later one do nothing).
+  Status count_call(const std::string& path) {
+    if (stopped) return core::io_error("device stopped at its crash point: " + path);
+    ++mutating_calls;
+    if (crash_point == 0 || mutating_calls < crash_point) return Status::ok();
+    stopped = true;
+    ++stats.crash_points;
+    if (on_crash_point) on_crash_point();
+    return core::io_error("device stopped at its crash point: " + path);
+  }
+
   bool inject(double probability) {
     if (probability <= 0 || !random.chance(probability)) return false;
     ++stats.injected_errors;
@@ -155,6 +174,7 @@ class SimFile : public core::File {
 
   Result<Bytes> read_at(uint64_t offset, size_t len) override {
     KEEL_TRY(check_live());
+    if (state_->stopped) return core::io_error("device stopped at its crash point: " + path_);
     ++state_->stats.reads;
     if (state_->inject(state_->faults.read_error_probability)) return core::io_error("injected read error: " + path_);
     const Bytes& cur = inode_->current;
@@ -164,6 +184,7 @@ class SimFile : public core::File {
 
   Status write_at(uint64_t offset, ByteView data) override {
     KEEL_TRY(check_writable());
+    KEEL_TRY(state_->count_call(path_));
     ++state_->stats.writes;
     if (state_->inject(state_->faults.write_error_probability)) return core::io_error("injected write error: " + path_);
     const uint64_t end = offset + data.size();
@@ -184,6 +205,7 @@ class SimFile : public core::File {
 
   Status sync() override {
     KEEL_TRY(check_live());
+    KEEL_TRY(state_->count_call(path_));
     ++state_->stats.syncs;
     if (state_->inject(state_->faults.sync_error_probability)) {
       // As Linux does since 4.13: the failed write-back marks the pages
@@ -206,6 +228,7 @@ class SimFile : public core::File {
 
   Status truncate(uint64_t size) override {
     KEEL_TRY(check_writable());
+    KEEL_TRY(state_->count_call(path_));
     ++state_->stats.writes;
     if (state_->inject(state_->faults.write_error_probability)) return core::io_error("injected truncate error: " + path_);
     const uint64_t growth = size > inode_->current.size() ? size - inode_->current.size() : 0;
@@ -261,6 +284,7 @@ core::Result<std::unique_ptr<core::File>> SimDisk::open(const std::string& raw, 
   SimDiskState& s = *impl_->state;
   KEEL_TRY_ASSIGN(const std::string path, normalize(raw));
   if (path.empty() || s.dirs.count(path) != 0) return core::invalid_argument("'" + raw + "' is a directory");
+  if (s.stopped) return core::io_error("device stopped at its crash point: " + path);
   auto it = s.files.find(path);
   std::shared_ptr<Inode> inode;
   if (it != s.files.end()) {
@@ -282,6 +306,7 @@ core::Result<std::unique_ptr<core::File>> SimDisk::open(const std::string& raw, 
 core::Status SimDisk::remove(const std::string& raw) {
   SimDiskState& s = *impl_->state;
   KEEL_TRY_ASSIGN(const std::string path, normalize(raw));
+  KEEL_TRY(s.count_call(path));
   if (s.files.erase(path) != 0) return Status::ok();
   if (!path.empty() && s.dirs.count(path) != 0) {
     const std::string prefix = path + "/";
@@ -306,6 +331,7 @@ core::Status SimDisk::rename(const std::string& raw_from, const std::string& raw
   SimDiskState& s = *impl_->state;
   KEEL_TRY_ASSIGN(const std::string from, normalize(raw_from));
   KEEL_TRY_ASSIGN(const std::string to, normalize(raw_to));
+  KEEL_TRY(s.count_call(from));
   auto it = s.files.find(from);
   if (it == s.files.end()) {
     if (s.dirs.count(from) != 0) return core::invalid_argument("renaming directories is not supported: " + from);
@@ -354,6 +380,7 @@ core::Status SimDisk::sync_dir(const std::string& raw) {
   SimDiskState& s = *impl_->state;
   KEEL_TRY_ASSIGN(const std::string dir, normalize(raw));
   if (s.dirs.count(dir) == 0) return core::not_found("no such directory: " + dir);
+  KEEL_TRY(s.count_call(dir));
   ++s.stats.syncs;
   if (s.inject(s.faults.sync_error_probability)) return core::io_error("injected sync error: " + dir);
   s.charge_sync();
@@ -379,9 +406,21 @@ core::Result<bool> SimDisk::exists(const std::string& raw) {
   return s.files.count(path) != 0 || s.dirs.count(path) != 0;
 }
 
+void SimDisk::set_crash_point(uint64_t calls_from_now, std::function<void()> on_reached) {
+  SimDiskState& s = *impl_->state;
+  s.stopped = false;
+  s.crash_point = calls_from_now == 0 ? 0 : s.mutating_calls + calls_from_now;
+  s.on_crash_point = std::move(on_reached);
+}
+
+uint64_t SimDisk::mutating_calls() const { return impl_->state->mutating_calls; }
+
 void SimDisk::crash() {
   SimDiskState& s = *impl_->state;
   ++s.stats.crashes;
+  s.stopped = false;
+  s.crash_point = 0;
+  s.on_crash_point = nullptr;
   ++s.generation;
   // Each surviving inode once, in path order, so coin flips are
   // deterministic.

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +66,7 @@ struct DiskStats {
   uint64_t crashes = 0;
   uint64_t torn_writes = 0;
   uint64_t dropped_writes = 0;
+  uint64_t crash_points = 0;
 };
 
 class SimDisk : public core::Disk {
@@ -85,6 +87,16 @@ class SimDisk : public core::Disk {
   // call with IoError ("stale handle"). Call only while no fiber of the
   // owning process can touch the disk (its fibers are dead).
   void crash();
+  // A crash at an exact disk call: the `calls_from_now`-th mutating call
+  // from now (write, append, truncate, file or directory sync, rename,
+  // remove; counting from 1) and every call after it fail with IoError and
+  // change nothing, and `on_reached` runs once, inside that call; it
+  // should crash the host (from an event, not from the calling fiber), so
+  // the program never learns more than a crash would tell it. crash() and
+  // set_crash_point(0, {}) clear the point and restart a stopped device.
+  void set_crash_point(uint64_t calls_from_now, std::function<void()> on_reached);
+  // Mutating calls made so far (the counter crash points refer to).
+  uint64_t mutating_calls() const;
   void set_faults(const DiskFaults& faults);
   const DiskFaults& faults() const;
   // Flips one random bit of one random durable byte (of a random file
