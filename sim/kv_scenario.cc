@@ -48,6 +48,7 @@ class KvScenario : public Scenario {
     else if (options.bug == "vote-without-log-check") raft.raft.test_bug_vote_without_log_check = true;
     else if (options.bug == "commit-previous-term") raft.raft.test_bug_commit_previous_term = true;
     else if (options.bug == "send-before-persist") raft.test_bug_send_before_persist = true;
+    else if (options.bug == "node-never-restarts") plant_unrestartable_ = true;
     else if (!options.bug.empty()) violations_.push_back("unknown --bug '" + options.bug + "'");
 
     for (int i = 1; i <= options.nodes; ++i) {
@@ -67,10 +68,18 @@ class KvScenario : public Scenario {
             running_.erase(i);
           } else {
             running_[i] = {raft_node, machine};
+            last_error_.erase(i);
           }
         };
-        const core::Status s = node::run_kv_node(env, config);
-        if (!s.is_ok()) env.trace.error("node stopped: " + s.to_string());
+        // Planted: n1 cannot start again once it has stopped, as if its
+        // disk held something its own recovery refuses.
+        const core::Status s = plant_unrestartable_ && i == 1 && incarnations_[i] > 1
+                                   ? core::corruption("planted: n1 refuses its own disk")
+                                   : node::run_kv_node(env, config);
+        if (!s.is_ok()) {
+          env.trace.error("node stopped: " + s.to_string());
+          last_error_[i] = s.to_string();
+        }
       }));
     }
     hosts_ = nodes_;
@@ -152,7 +161,9 @@ class KvScenario : public Scenario {
     checked_ = true;
   }
 
-  // C3: once every replica has applied the same index, digests agree.
+  // C3: once every replica has applied the same index, digests agree. C5:
+  // after the heal every node serves again; a node that cannot restart from
+  // its own disk is a failure even when a quorum answered the final reads.
   void check_convergence(core::Env& env) {
     std::vector<workloads::ReplicaDigest> digests;
     for (int attempt = 0; attempt < 200; ++attempt) {
@@ -172,6 +183,13 @@ class KvScenario : public Scenario {
     }
     const auto result = workloads::check_convergence("raft", digests);
     if (result.verdict == workloads::Verdict::kFail) convergence_violations_.push_back("C3 convergence: " + result.report);
+    for (size_t i = 1; i <= nodes_.size(); ++i) {
+      if (running_.count(static_cast<int>(i)) != 0) continue;
+      auto error = last_error_.find(static_cast<int>(i));
+      convergence_violations_.push_back("C5 liveness: n" + std::to_string(i) + " is not serving after the heal" +
+                                        (error == last_error_.end() ? std::string(" (it never finished starting)")
+                                                                    : ": " + error->second));
+    }
   }
 
   struct Running {
@@ -188,11 +206,14 @@ class KvScenario : public Scenario {
   RaftInvariants invariants_;
   std::map<int, uint64_t> incarnations_;
   std::map<int, Running> running_;
+  // Why each node's last run ended, until it serves again.
+  std::map<int, std::string> last_error_;
   workloads::History history_;
   workloads::FinalState final_state_;
   std::vector<std::string> violations_;
   std::vector<std::string> convergence_violations_;
   int clients_running_ = 0;
+  bool plant_unrestartable_ = false;
   bool healed_ = false;
   bool checked_ = false;
 };

@@ -49,6 +49,22 @@ TEST_CASE("sim kv: planted Raft bugs are caught within 30 seeds", "[sim][sim]") 
   }
 }
 
+TEST_CASE("sim kv: a node that cannot restart from its disk fails the run", "[sim][sim]") {
+  // The final reads need only a quorum and convergence compares the nodes
+  // that run; the run must still fail when one node never comes back.
+  uint64_t caught_at = 0;
+  std::string violation;
+  for (uint64_t seed = 1; seed <= 30 && caught_at == 0; ++seed) {
+    const RunResult r = run("register", seed, "node-never-restarts");
+    if (r.pass) continue;
+    caught_at = seed;
+    violation = r.violations.front();
+  }
+  INFO("first violation: " << violation);
+  REQUIRE(caught_at != 0);
+  CHECK(violation.find("n1 is not serving after the heal: Corruption: planted") != std::string::npos);
+}
+
 // Seeds of the register workload that once failed, each with what it found:
 //   1182 (5 nodes): a follower sent an acknowledgement for entries a newer
 //        leader's append had replaced before the Ready went out (R7);
