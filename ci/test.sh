@@ -33,7 +33,7 @@ step "tests"
 
 step "simulation: $SEEDS seeds of each workload, and the determinism check"
 for w in $(build/cmd/keel-sim --list-workloads); do
-  build/cmd/keel-sim --workload "$w" --seeds "1..$SEEDS" --jobs "$JOBS" --seed-timeout 120
+  build/cmd/keel-sim --workload "$w" --seeds "1..$SEEDS" --jobs "$JOBS" --seed-timeout 120 --require-cover
   build/cmd/keel-sim --workload "$w" --seeds 1..5 --check-determinism >/dev/null
 done
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <csignal>
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/coverage.h"
 #include "sim/run.h"
 
 namespace {
@@ -80,6 +82,50 @@ RunResult run_one(RunOptions options, uint64_t seed) {
   return r;
 }
 
+// Adds the "cover":{"mark":hits,...} object of one seed's JSON line to
+// `seeds_hit` (seeds that hit each mark) and `hits` (total hits). Marks are
+// plain text: no quote or backslash inside.
+void add_coverage(const std::string& line, std::map<std::string, uint64_t>& seeds_hit,
+                  std::map<std::string, uint64_t>& hits) {
+  const std::string key = "\"cover\":{";
+  size_t p = line.find(key);
+  if (p == std::string::npos) return;
+  p += key.size();
+  while (p < line.size() && line[p] == '"') {
+    const size_t end = line.find('"', p + 1);
+    if (end == std::string::npos || end + 1 >= line.size() || line[end + 1] != ':') return;
+    const std::string mark = line.substr(p + 1, end - p - 1);
+    char* after = nullptr;
+    const uint64_t n = std::strtoull(line.c_str() + end + 2, &after, 10);
+    ++seeds_hit[mark];
+    hits[mark] += n;
+    p = static_cast<size_t>(after - line.c_str());
+    if (p < line.size() && line[p] == ',') ++p;
+  }
+}
+
+// Prints each mark with the seeds that hit it, required marks first; returns
+// how many required marks no seed hit.
+int print_coverage(const std::string& workload, uint64_t seeds, const std::map<std::string, uint64_t>& seeds_hit,
+                   const std::map<std::string, uint64_t>& hits) {
+  const std::vector<std::string> required = keel::sim::required_cover_marks(workload);
+  int missing = 0;
+  std::printf("coverage marks (seeds that hit each of %" PRIu64 ", total hits):\n", seeds);
+  auto row = [&](const std::string& mark, bool is_required) {
+    auto it = seeds_hit.find(mark);
+    const uint64_t n = it == seeds_hit.end() ? 0 : it->second;
+    const uint64_t total = n == 0 ? 0 : hits.at(mark);
+    if (n == 0 && is_required) ++missing;
+    std::printf("  %6" PRIu64 " %9" PRIu64 "  %s%s\n", n, total, mark.c_str(),
+                n == 0 && is_required ? "   <- REQUIRED, NEVER HIT" : (is_required ? "" : "   (not required)"));
+  };
+  for (const std::string& mark : required) row(mark, true);
+  for (const auto& [mark, n] : seeds_hit) {
+    if (std::find(required.begin(), required.end(), mark) == required.end()) row(mark, false);
+  }
+  return missing;
+}
+
 struct Child {
   pid_t pid;
   uint64_t seed;
@@ -89,7 +135,10 @@ struct Child {
 };
 
 // Runs every seed of [from, to] in child processes, `jobs` at a time.
-int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool json, double seed_timeout_s) {
+int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool json, double seed_timeout_s,
+          bool require_cover) {
+  std::map<std::string, uint64_t> cover_seeds;
+  std::map<std::string, uint64_t> cover_hits;
   const uint64_t total = to - from + 1;
   uint64_t next = from;
   uint64_t done = 0;
@@ -171,6 +220,7 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
       }
     } else {
       if (json) std::fputs(out.c_str(), stdout);
+      add_coverage(out, cover_seeds, cover_hits);
       if (out.find("\"result\":\"fail\"") != std::string::npos) {
         failures.push_back({child.seed, out.substr(0, out.size() - 1) + "\n    repro: " + repro_only.repro(o)});
       }
@@ -193,6 +243,12 @@ int sweep(const RunOptions& options, uint64_t from, uint64_t to, int jobs, bool 
     std::printf("%" PRIu64 " seeds, %zu failed, %" PRIu64 " events, %.0f simulated s in %.1f wall s (%.1f seeds/min)\n",
                 total, failures.size(), events, sim_seconds, wall, wall > 0 ? total * 60.0 / wall : 0.0);
     for (auto& [seed, text] : failures) std::printf("FAIL seed %" PRIu64 ": %s\n", seed, text.c_str());
+  }
+  const int missing = json ? 0 : print_coverage(options.workload, total, cover_seeds, cover_hits);
+  if (require_cover && missing > 0) {
+    std::printf("coverage: %d required mark(s) never hit in %" PRIu64 " seeds of %s\n", missing, total,
+                options.workload.c_str());
+    return 1;
   }
   return failures.empty() ? 0 : 1;
 }
@@ -229,6 +285,8 @@ int main(int argc, char** argv) {
   double seed_timeout = 300;
   app.add_option("--seed-timeout", seed_timeout, "in a sweep, wall seconds a seed may run before it is killed and failed")
       ->check(CLI::Range(1.0, 86400.0));
+  bool require_cover = false;
+  app.add_flag("--require-cover", require_cover, "in a sweep, fail if a required coverage mark is never hit");
   bool list_workloads = false;
   app.add_flag("--list-workloads", list_workloads, "print the workload names, one per line");
   CLI11_PARSE(app, argc, argv);
@@ -266,7 +324,7 @@ int main(int argc, char** argv) {
       std::printf("determinism: %" PRIu64 " seeds, %d differ\n", to - from + 1, bad);
       if (bad != 0) return 1;
     }
-    return sweep(options, from, to, jobs, json, seed_timeout);
+    return sweep(options, from, to, jobs, json, seed_timeout, require_cover);
   }
 
   const RunResult r = run_one(options, options.seed);

@@ -134,6 +134,7 @@ void Raft::become_leader() {
   // is applied: it also commits every earlier-term entry, including any
   // configuration change the previous leader left behind.
   pending_config_index_ = log_.last_index().next();
+  if (commit_ < log_.last_index()) KEEL_COVER(config_.coverage, "raft: elected with uncommitted entries of earlier terms");
   // §5.4.2: a leader cannot count replicas of earlier-term entries; this
   // no-op of its own term commits them along with it.
   append_entry(EntryType::kNoop, Bytes());
@@ -180,6 +181,7 @@ void Raft::poll_votes() {
       }
       return;
     case VoteResult::kLost:
+      KEEL_COVER(config_.coverage, role_ == Role::kPreCandidate ? "raft: pre-vote lost" : "raft: election lost");
       become_follower(term_, kNoNode);
       return;
   }
@@ -219,6 +221,7 @@ void Raft::tick_heartbeat() {
                     }) >= 1;
       for (auto& [id, pr] : progress_) pr.recent_active = false;
       if (!active) {
+        KEEL_COVER(config_.coverage, "raft: leader stepped down, no quorum heard (CheckQuorum)");
         become_follower(term_, kNoNode);
         return;
       }
@@ -273,6 +276,7 @@ bool Raft::send_append(NodeId to, bool allow_empty) {
     msg.term = term_;
     msg.snapshot = Snapshot{snapshot_meta_, Bytes()};
     pr.become_snapshot(snapshot_meta_.index);
+    KEEL_COVER(config_.coverage, "raft: snapshot sent to a lagging follower");
     send(std::move(msg));
     return true;
   }
@@ -523,6 +527,7 @@ core::Status Raft::step(const Message& msg) {
     if (vote_request && !msg.transfer && in_lease()) {
       // Leader stickiness (thesis §4.2.3 / §9.6): a recently heard leader is
       // presumed alive, so a disruptive candidate is ignored.
+      KEEL_COVER(config_.coverage, "raft: candidate ignored, a leader was heard recently");
       return core::Status::ok();
     }
     if (type == MessageType::kPreVote) {
@@ -540,6 +545,7 @@ core::Status Raft::step(const Message& msg) {
         (type == MessageType::kAppend || type == MessageType::kHeartbeat)) {
       // A deposed leader learns our term from this and steps down; without
       // it a partitioned leader could keep a pre-voting cluster stuck.
+      KEEL_COVER(config_.coverage, "raft: a stale leader's append answered with the newer term");
       Message reply;
       reply.type = MessageType::kAppendResponse;
       reply.to = msg.from;
@@ -608,6 +614,7 @@ core::Status Raft::step(const Message& msg) {
       handle_snapshot(msg);
       break;
     case MessageType::kTimeoutNow:
+      KEEL_COVER(config_.coverage, "raft: leadership transfer target starts its election");
       if (promotable()) start_election(/*transfer=*/true);
       break;
     case MessageType::kReadIndexResponse:
@@ -643,6 +650,8 @@ void Raft::handle_vote_request(const Message& msg) {
       vote_ = msg.from;
     }
   } else {
+    KEEL_COVER(config_.coverage, !can_vote ? "raft: vote refused, already voted or following a leader"
+                               : "raft: vote refused, candidate's log is stale");
     reply.term = term_;
     reply.reject = true;
   }
@@ -666,9 +675,14 @@ void Raft::handle_append(const Message& msg) {
     return;
   }
   if (log_.matches(msg.index, msg.log_term)) {
-    if (auto rewritten = log_.merge(msg.entries, commit_)) drop_stale_acks(*rewritten);
+    const LogIndex last_before = log_.last_index();
+    if (auto rewritten = log_.merge(msg.entries, commit_)) {
+      if (*rewritten <= last_before) KEEL_COVER(config_.coverage, "raft: conflicting suffix truncated");
+      drop_stale_acks(*rewritten);
+    }
     LogIndex last_new(msg.index.value() + msg.entries.size());
     LogIndex new_commit = std::min(msg.commit, last_new);
+    if (msg.commit > last_new && last_new > commit_) KEEL_COVER(config_.coverage, "raft: follower commit held to its last verified entry");
     if (new_commit > commit_) commit_ = new_commit;
     reply.index = last_new;
     send(std::move(reply));
@@ -677,6 +691,8 @@ void Raft::handle_append(const Message& msg) {
   // §5.3 consistency check failed. Hint the leader where to retry: the last
   // index at or below the probed one whose term is not above the probe's.
   LogIndex hint = log_.find_conflict_by_term(std::min(msg.index, log_.last_index()), msg.log_term);
+  KEEL_COVER(config_.coverage, msg.index > log_.last_index() ? "raft: append rejected, follower log too short"
+                                               : "raft: append rejected, terms differ at the probe");
   reply.reject = true;
   reply.index = msg.index;
   reply.reject_hint = hint;
@@ -685,9 +701,10 @@ void Raft::handle_append(const Message& msg) {
 }
 
 void Raft::drop_stale_acks(LogIndex first) {
-  std::erase_if(outbox_, [first](const Message& m) {
+  const size_t dropped = std::erase_if(outbox_, [first](const Message& m) {
     return m.type == MessageType::kAppendResponse && !m.reject && m.index >= first;
   });
+  if (dropped > 0) KEEL_COVER(config_.coverage, "raft: acknowledgement of replaced entries dropped");
 }
 
 void Raft::handle_heartbeat(const Message& msg) {
@@ -715,6 +732,8 @@ void Raft::handle_snapshot(const Message& msg) {
     commit_ = meta.index;
     reply.index = meta.index;
   } else {
+    KEEL_COVER(config_.coverage, log_.last_index() > meta.index ? "raft: snapshot installed over a conflicting log"
+                                                 : "raft: snapshot installed");
     log_.restore(meta.index, meta.term);
     drop_stale_acks(LogIndex(0));
     commit_ = meta.index;
@@ -736,6 +755,7 @@ void Raft::handle_append_response(const Message& msg) {
     LogIndex next_guess = msg.reject_hint.next();
     if (msg.log_term.value() > 0) {
       next_guess = log_.find_conflict_by_term(msg.reject_hint, msg.log_term).next();
+      KEEL_COVER(config_.coverage, "raft: leader skipped back by the follower's conflict term");
     }
     if (pr.maybe_decrease_to(msg.index, next_guess)) {
       if (pr.state() == ProgressState::kReplicate) pr.become_probe();
@@ -779,9 +799,11 @@ bool Raft::committed_in_current_term() const { return log_.term_at(commit_) == t
 void Raft::handle_read_index_request(NodeId requester, Bytes context) {
   KEEL_ASSERT(role_ == Role::kLeader);
   if (lease_valid()) {
+    KEEL_COVER(config_.coverage, "raft: read served under the leader lease");
     deliver_read(requester, commit_, std::move(context));
     return;
   }
+  if (config_.lease_reads) KEEL_COVER(config_.coverage, "raft: lease expired, read confirmed by a heartbeat round");
   // §8 / thesis §6.4: record the commit index, then confirm with a heartbeat
   // round that we were still the leader when the request arrived.
   broadcast_heartbeat();
@@ -846,6 +868,7 @@ void Raft::apply_config(const Entry& entry) {
   // Every replica sees the same bytes at this index and reaches the same
   // verdict, so skipping a malformed entry keeps replicas in agreement.
   if (!decoded.is_ok() || decoded->voters.empty()) return;
+  KEEL_COVER(config_.coverage, decoded->joint() ? "raft: joint configuration applied" : "raft: configuration applied");
   config_state_ = std::move(decoded).value();
   if (role_ == Role::kLeader) {
     if (!promotable()) {

@@ -61,6 +61,7 @@
 #include "consensus/progress.h"
 #include "consensus/raft_log.h"
 #include "consensus/types.h"
+#include "core/cover.h"
 #include "core/random.h"
 #include "core/status.h"
 
@@ -126,6 +127,9 @@ struct Config {
   //     breaks R5 and then R4).
   //   commit_previous_term: a leader commits earlier-term entries by counting
   //     replicas (the Figure 8 bug, §5.4.2).
+  // Where coverage marks are counted (core/cover.h); null counts nothing.
+  core::Coverage* coverage = nullptr;
+
   bool test_bug_commit_without_quorum = false;
   bool test_bug_vote_without_log_check = false;
   bool test_bug_commit_previous_term = false;

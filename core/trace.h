@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/cover.h"
 #include "core/time.h"
 
 namespace keel::core {
@@ -67,6 +68,8 @@ class TraceLog {
 
   uint64_t digest() const;
   uint64_t events() const { return events_; }
+  // The coverage marks hit by the processes writing here (core/cover.h).
+  Coverage& coverage() { return coverage_; }
 
  private:
   struct State;
@@ -74,6 +77,7 @@ class TraceLog {
   Sink sink_;
   LogLevel log_level_ = LogLevel::kInfo;
   uint64_t events_ = 0;
+  Coverage coverage_;
 };
 
 class Tracer {
@@ -92,6 +96,7 @@ class Tracer {
   void error(std::string_view message) { log(LogLevel::kError, message); }
   bool logging(LogLevel level) const { return level >= log_.log_level() && log_.has_sink(); }
   TraceLog& sink() { return log_; }
+  Coverage* coverage() { return &log_.coverage(); }
 
  private:
   Instant now() const;

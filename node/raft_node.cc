@@ -50,6 +50,7 @@ RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_
       stopped_(env.fibers),
       fibers_(env) {
   options_.raft.id = options_.id;
+  options_.raft.coverage = env.trace.coverage();
   KEEL_ASSERT(options_.members.count(options_.id) == 1);
 }
 
@@ -59,8 +60,9 @@ RaftNode::~RaftNode() {
 }
 
 Status RaftNode::start() {
-  KEEL_TRY_ASSIGN(storage_, RaftStorage::open(env_.disk, options_.dir));
-  KEEL_TRY(storage_->recover_install(state_machine_.durable_index()));
+  KEEL_TRY_ASSIGN(storage_, RaftStorage::open(env_.disk, options_.dir, env_.trace.coverage()));
+  KEEL_TRY_ASSIGN(const bool install_finished, storage_->recover_install(state_machine_.durable_index()));
+  if (install_finished) KEEL_COVER(env_.trace.coverage(), "raft node: restart finished an interrupted snapshot install");
   KEEL_TRY_ASSIGN(consensus::PersistedState persisted, storage_->load(state_machine_.durable_index()));
   if (persisted.snapshot.index.value() == 0 && persisted.snapshot.config.voters.empty()) {
     for (auto& [id, addresses] : options_.members) persisted.snapshot.config.voters.insert(id);
@@ -102,6 +104,7 @@ void RaftNode::stop() {
 }
 
 void RaftNode::fail(const Status& status) {
+  KEEL_COVER(env_.trace.coverage(), "raft node: stopped after a storage failure");
   env_.trace.error("raft: stopping after a storage failure: " + status.to_string());
   failure_ = status;
   stop();
@@ -167,6 +170,7 @@ Status RaftNode::read_barrier(bool stale_ok) {
     if (index.status().code() == core::Code::kDeadlineExceeded) return core::unavailable("read index timed out");
     return index.status();
   }
+  if (state_machine_.applied_index() < *index) KEEL_COVER(env_.trace.coverage(), "raft node: read waits for apply");
   while (running_ && state_machine_.applied_index() < *index) {
     const bool woken = applied_.wait_until(env_.clock, deadline);
     if (!*alive) return core::unavailable("node stopped");
@@ -240,6 +244,7 @@ Status RaftNode::handle_ready() {
     KEEL_TRY(state_machine_.restore(rd.snapshot->meta.index, rd.snapshot->data));
     snapshot_meta = rd.snapshot->meta;
     env_.trace.event("raft.snapshot_installed", {{"index", rd.snapshot->meta.index.value()}});
+    KEEL_COVER(env_.trace.coverage(), "raft node: snapshot restored into the state machine");
     for (auto it = waiters_.begin(); it != waiters_.end() && it->first <= rd.snapshot->meta.index;) {
       it->second.promise->set(core::aborted("superseded by a snapshot"));
       it = waiters_.erase(it);
@@ -283,6 +288,7 @@ Status RaftNode::handle_ready() {
       if (e.index > state_machine_.applied_index()) KEEL_TRY(apply(e));
       ++applied_early;
     }
+    if (applied_early > 0) KEEL_COVER(env_.trace.coverage(), "raft node: committed entries applied before the sync");
   }
   KEEL_TRY(storage_->save(rd.hard_state, rd.entries, snapshot_meta));
   for (Message& m : rd.messages) send(std::move(m));
@@ -322,6 +328,7 @@ Status RaftNode::apply(const Entry& e) {
       it->second.promise->set(std::move(result));
     } else {
       // Another leader's entry took this index: ours will never commit.
+      KEEL_COVER(env_.trace.coverage(), "raft node: proposal lost to a leader change");
       it->second.promise->set(core::unavailable("proposal lost to a leader change"));
     }
     waiters_.erase(it);
@@ -349,6 +356,7 @@ Status RaftNode::maybe_compact() {
   KEEL_TRY(raft_->compact(meta));
   KEEL_TRY(storage_->compact(meta));
   env_.trace.event("raft.compacted", {{"index", applied.value()}});
+  KEEL_COVER(env_.trace.coverage(), "raft node: log compacted");
   return Status::ok();
 }
 

@@ -43,11 +43,14 @@ core::Result<Entry> RaftStorage::decode_entry(LogIndex index, core::ByteView rec
   return e;
 }
 
-core::Result<std::unique_ptr<RaftStorage>> RaftStorage::open(core::Disk& disk, std::string dir) {
+core::Result<std::unique_ptr<RaftStorage>> RaftStorage::open(core::Disk& disk, std::string dir,
+                                                             core::Coverage* coverage) {
   std::unique_ptr<RaftStorage> s(new RaftStorage(disk, std::move(dir)));
   KEEL_TRY(disk.make_dirs(s->dir_));
   KEEL_TRY(s->read_state());
-  KEEL_TRY_ASSIGN(s->log_, storage::Log::open(disk, s->dir_ + "/log"));
+  storage::LogOptions log_options;
+  log_options.coverage = coverage;
+  KEEL_TRY_ASSIGN(s->log_, storage::Log::open(disk, s->dir_ + "/log", log_options));
   // A log that restarts after a snapshot begins right after it.
   if (s->log_->last_index() < s->snapshot_.index) {
     KEEL_TRY(s->log_->truncate_prefix(s->snapshot_.index.next()));
@@ -192,20 +195,22 @@ Status RaftStorage::complete_install(const consensus::SnapshotMeta& meta) {
   return disk_.sync_dir(dir_);
 }
 
-Status RaftStorage::recover_install(LogIndex machine_durable) {
+core::Result<bool> RaftStorage::recover_install(LogIndex machine_durable) {
   const std::string install = dir_ + "/" + kInstallFileName;
   KEEL_TRY_ASSIGN(std::optional<Bytes> payload, storage::read_meta_file(disk_, install));
-  if (!payload) return Status::ok();
+  if (!payload) return false;
   KEEL_TRY_ASSIGN(consensus::SnapshotMeta meta, decode_snapshot_meta(install, *payload));
   if (meta.index > snapshot_.index && machine_durable >= meta.index) {
     // The machine holds the snapshot but the log was not yet replaced.
-    return complete_install(meta);
+    KEEL_TRY(complete_install(meta));
+    return true;
   }
   // Either the install finished (only this record's removal was cut short)
   // or the machine never made the snapshot durable: the log as it stands is
   // the truth.
   KEEL_TRY(disk_.remove(install));
-  return disk_.sync_dir(dir_);
+  KEEL_TRY(disk_.sync_dir(dir_));
+  return false;
 }
 
 Status RaftStorage::compact(const consensus::SnapshotMeta& meta) {

@@ -33,7 +33,8 @@ class RaftStorage {
   // Opens (creating if absent) the storage in `dir` of `disk`. Errors:
   // Corruption / FailedPrecondition from the log or the state file.
   // May suspend.
-  static core::Result<std::unique_ptr<RaftStorage>> open(core::Disk& disk, std::string dir);
+  static core::Result<std::unique_ptr<RaftStorage>> open(core::Disk& disk, std::string dir,
+                                                        core::Coverage* coverage = nullptr);
 
   // What Raft restarts from, with `applied` = the state machine's durable
   // index. May suspend.
@@ -57,8 +58,9 @@ class RaftStorage {
 
   // Called once after open(), with the state machine's durable index:
   // finishes an install that the machine completed but the log did not,
-  // or forgets one the machine never made durable. May suspend.
-  core::Status recover_install(core::LogIndex machine_durable);
+  // or forgets one the machine never made durable. True when it finished
+  // one. May suspend.
+  core::Result<bool> recover_install(core::LogIndex machine_durable);
 
   // Records that the state machine holds everything up to meta.index
   // durably, and drops the log before it. May suspend.

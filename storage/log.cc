@@ -265,6 +265,7 @@ Status Log::recover() {
     if (segments_[i]->reset) newest_reset = i;
   }
   for (size_t i = 0; i < newest_reset; ++i) {
+    KEEL_COVER(options_.coverage, "log: recovery removed segments left by an interrupted reset");
     segments_[i]->file.reset();
     KEEL_TRY(disk_.remove(segments_[i]->path));
     KEEL_TRY(disk_.sync_dir(dir_));
@@ -345,6 +346,7 @@ Status Log::recover_segment(Segment& seg, bool last) {
                                 std::to_string(q) + " shows index " + expected.to_string() + " was synced");
       }
     }
+    KEEL_COVER(options_.coverage, "log: recovery truncated a torn tail");
     KEEL_TRY(seg.file->truncate(p));
     KEEL_TRY(seg.file->sync());
     break;

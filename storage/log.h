@@ -38,6 +38,8 @@ struct LogOptions {
   // A segment is closed and a new one started once it would grow past this
   // size (a single larger record still gets a segment of its own).
   uint64_t segment_bytes_max = 64ull * 1024 * 1024;
+  // Where recovery counts its coverage marks (core/cover.h); may be null.
+  core::Coverage* coverage = nullptr;
 };
 
 class Log {

@@ -94,8 +94,8 @@ Restarted restart(FiberHarness& h, SimDisk& disk) {
       return out;
     }
     const LogIndex machine = load_machine(disk);
-    if (Status s = (*storage)->recover_install(machine); !s.is_ok()) {
-      out.error = s.to_string();
+    if (auto finished = (*storage)->recover_install(machine); !finished.is_ok()) {
+      out.error = finished.status().to_string();
       return out;
     }
     auto persisted = (*storage)->load(machine);
