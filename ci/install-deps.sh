@@ -8,6 +8,7 @@ PACKAGES=(
   libboost-context-dev librocksdb-dev libxxhash-dev capnproto libcapnp-dev
   catch2 librapidcheck-dev libcli11-dev libtomlplusplus-dev libfmt-dev
   redis-tools redis-server
+  chromium
 )
 
 missing=()

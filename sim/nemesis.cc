@@ -1,14 +1,33 @@
 #include "sim/nemesis.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/assert.h"
 #include "sim/network.h"
+#include "sim/timeline.h"
 
 namespace keel::sim {
 
 using core::Duration;
 using core::Instant;
+
+namespace {
+
+// "n1 n3": host names for the timeline page's fault details.
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
+  return out;
+}
+
+std::string percent(double probability) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", probability * 100);
+  return buf;
+}
+
+}  // namespace
 
 const char* fault_name(FaultKind kind) {
   switch (kind) {
@@ -24,13 +43,14 @@ const char* fault_name(FaultKind kind) {
     case FaultKind::kSlowDisk: return "slow_disk";
     case FaultKind::kClockDrift: return "clock_drift";
     case FaultKind::kBitFlip: return "bit_flip";
+    case FaultKind::kCrashAtDiskCall: return "crash_at_disk_call";
   }
   return "?";
 }
 
 std::vector<FaultKind> all_fault_kinds() {
   std::vector<FaultKind> all;
-  for (int k = 0; k <= static_cast<int>(FaultKind::kBitFlip); ++k) all.push_back(static_cast<FaultKind>(k));
+  for (int k = 0; k <= static_cast<int>(FaultKind::kCrashAtDiskCall); ++k) all.push_back(static_cast<FaultKind>(k));
   return all;
 }
 
@@ -109,13 +129,26 @@ void Nemesis::inject(FaultKind kind) {
       }
       if (side.empty() || side.size() == nodes_.size()) side = {pick_node()};
       net.partition(names(side), names(nodes_));
+      if (Timeline* timeline = world_.timeline()) {
+        std::vector<HostId> rest;
+        for (HostId h : nodes_) {
+          if (std::find(side.begin(), side.end(), h) == side.end()) rest.push_back(h);
+        }
+        timeline->fault("partition", names(side), names(rest), joined(names(side)) + " | " + joined(names(rest)),
+                        world_.now(), world_.now() + hold, Timeline::FaultScope::kNetwork);
+      }
       world_.after(hold, [this, &net] {
         if (!healed_) net.heal();
       });
       break;
     }
     case FaultKind::kIsolate: {
-      net.partition(names({pick_node()}), names(everyone_));
+      const HostId h = pick_node();
+      net.partition(names({h}), names(everyone_));
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault("isolate", {world_.host_name(h)}, {}, world_.host_name(h) + " cut off from every host",
+                        world_.now(), world_.now() + hold, Timeline::FaultScope::kNetwork);
+      }
       world_.after(hold, [this, &net] {
         if (!healed_) net.heal();
       });
@@ -126,6 +159,11 @@ void Nemesis::inject(FaultKind kind) {
       HostId b = pick_node();
       if (a == b) b = everyone_[random_.uniform(0, everyone_.size() - 1)];
       net.block(world_.host_name(a), world_.host_name(b));
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault("one_way", {world_.host_name(a)}, {world_.host_name(b)},
+                        world_.host_name(a) + " -> " + world_.host_name(b) + " blocked", world_.now(),
+                        world_.now() + hold, Timeline::FaultScope::kNetwork);
+      }
       world_.after(hold, [this, &net] {
         if (!healed_) net.heal();
       });
@@ -136,6 +174,11 @@ void Nemesis::inject(FaultKind kind) {
       const HostId b = everyone_[random_.uniform(0, everyone_.size() - 1)];
       const Duration extra = Duration::millis(static_cast<int64_t>(random_.uniform(10, 1000)));
       net.clog(world_.host_name(a), world_.host_name(b), extra, world_.now() + hold);
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault("clog", {world_.host_name(a)}, {world_.host_name(b)},
+                        world_.host_name(a) + " <-> " + world_.host_name(b) + " +" + extra.to_string() + " latency",
+                        world_.now(), world_.now() + hold, Timeline::FaultScope::kNetwork);
+      }
       break;
     }
     case FaultKind::kReset:
@@ -171,8 +214,17 @@ void Nemesis::inject(FaultKind kind) {
       f.write_error_probability = random_.unit() * 0.05;
       f.sync_error_probability = random_.unit() * 0.05;
       world_.disk(h).set_faults(f);
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault(fault_name(kind), {world_.host_name(h)}, {},
+                        "EIO on " + percent(f.read_error_probability) + " of reads, " +
+                            percent(f.write_error_probability) + " of writes, " + percent(f.sync_error_probability) +
+                            " of syncs",
+                        world_.now(), world_.now() + hold, Timeline::FaultScope::kDisk);
+      }
       world_.after(hold, [this, h] {
-        if (!healed_) world_.disk(h).set_faults(normal_disk_.at(h));
+        if (healed_) return;
+        world_.disk(h).set_faults(normal_disk_.at(h));
+        if (Timeline* timeline = world_.timeline()) timeline->disk_restored(world_.host_name(h), world_.now());
       });
       break;
     }
@@ -182,8 +234,15 @@ void Nemesis::inject(FaultKind kind) {
       f.slow_io_probability = 0.2 + random_.unit() * 0.8;
       f.slow_io_latency = Duration::millis(static_cast<int64_t>(random_.uniform(20, 500)));
       world_.disk(h).set_faults(f);
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault(fault_name(kind), {world_.host_name(h)}, {},
+                        percent(f.slow_io_probability) + " of I/O slowed by " + f.slow_io_latency.to_string(),
+                        world_.now(), world_.now() + hold, Timeline::FaultScope::kDisk);
+      }
       world_.after(hold, [this, h] {
-        if (!healed_) world_.disk(h).set_faults(normal_disk_.at(h));
+        if (healed_) return;
+        world_.disk(h).set_faults(normal_disk_.at(h));
+        if (Timeline* timeline = world_.timeline()) timeline->disk_restored(world_.host_name(h), world_.now());
       });
       break;
     }
@@ -191,11 +250,39 @@ void Nemesis::inject(FaultKind kind) {
       const HostId h = pick_node();
       const int64_t bound = world_.options().clock_drift_ppm_max;
       world_.clock(h).set_drift_ppm(random_.uniform_i64(-bound, bound));
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault("clock_drift", {world_.host_name(h)}, {},
+                        "clock rate error now " + std::to_string(world_.clock(h).drift_ppm()) + " ppm", world_.now(),
+                        world_.now(), Timeline::FaultScope::kInstant);
+      }
       break;
     }
-    case FaultKind::kBitFlip:
-      world_.disk(pick_node()).flip_random_bit();
+    case FaultKind::kBitFlip: {
+      const HostId h = pick_node();
+      world_.disk(h).flip_random_bit();
+      if (Timeline* timeline = world_.timeline()) {
+        timeline->fault("bit_flip", {world_.host_name(h)}, {}, "a bit of durable data flipped", world_.now(),
+                        world_.now(), Timeline::FaultScope::kInstant);
+      }
       break;
+    }
+    case FaultKind::kCrashAtDiskCall: {
+      const HostId h = pick_node();
+      if (world_.host_state(h) == HostState::kDown) break;
+      const uint64_t calls = random_.uniform(1, 200);
+      world_.disk(h).set_crash_point(calls, [this, h, hold] {
+        // Reached inside the node's own disk call: the crash itself runs
+        // as the next event, so no fiber destroys its own stack.
+        world_.after(Duration::zero(), [this, h, hold] {
+          if (healed_ || world_.host_state(h) == HostState::kDown) return;
+          world_.crash(h);
+          world_.after(hold, [this, h] {
+            if (!healed_ && world_.host_state(h) == HostState::kDown) world_.start(h);
+          });
+        });
+      });
+      break;
+    }
   }
 }
 
@@ -203,9 +290,11 @@ void Nemesis::heal() {
   if (healed_) return;
   healed_ = true;
   world_.tracer().event("nemesis.heal");
+  if (Timeline* timeline = world_.timeline()) timeline->healed(world_.now());
   world_.network().heal();
   for (HostId h : nodes_) {
     world_.disk(h).set_faults(normal_disk_.at(h));
+    world_.disk(h).set_crash_point(0, nullptr);
     if (world_.host_state(h) == HostState::kPaused) world_.resume(h);
     if (world_.host_state(h) == HostState::kDown) world_.start(h);
   }

@@ -33,6 +33,9 @@ enum class FaultKind : uint8_t {
   kSlowDisk,    // slow syncs on one node for a while
   kClockDrift,  // a node's clock rate changes (within the world's bound)
   kBitFlip,     // a bit of durable data flips
+  // Power loss at the N-th disk call of a node from now (N drawn, 1..200):
+  // crashes land between any two writes or syncs, not only at random times.
+  kCrashAtDiskCall,
 };
 
 const char* fault_name(FaultKind kind);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/assert.h"
+#include "sim/timeline.h"
 #include "sim/world.h"
 
 namespace keel::sim {
@@ -201,6 +202,7 @@ void SimNetwork::heal() {
   blocked_.clear();
   clogs_.clear();
   world_.tracer().event("net.heal");
+  if (Timeline* timeline = world_.timeline()) timeline->network_healed(world_.now());
 }
 
 bool SimNetwork::blocked(const std::string& from, const std::string& to) const {
@@ -248,19 +250,22 @@ void SimNetwork::send(const std::shared_ptr<Conn>& conn, int side, core::ByteVie
     ++stats_.chunks;
     stats_.bytes += n;
     world_.at(Instant::from_nanos(arrival),
-              [this, conn, to_side = 1 - side, chunk = std::string(data.substr(0, n))]() mutable {
-                deliver(conn, to_side, std::move(chunk));
-              });
+              [this, conn, to_side = 1 - side, chunk = std::string(data.substr(0, n)),
+               sent_ns = world_.now().ns()]() mutable { deliver(conn, to_side, std::move(chunk), sent_ns); });
     data.remove_prefix(n);
   }
 }
 
-void SimNetwork::deliver(const std::shared_ptr<Conn>& conn, int to_side, std::string chunk) {
+void SimNetwork::deliver(const std::shared_ptr<Conn>& conn, int to_side, std::string chunk, int64_t sent_ns) {
   auto& from = conn->side[1 - to_side];
   auto& to = conn->side[to_side];
   KEEL_ASSERT(from.in_flight >= chunk.size());
   from.in_flight -= chunk.size();
   from.writers->notify_all();
+  if (Timeline* timeline = world_.timeline()) {
+    const bool lost = conn->broken || blocked(from.host, to.host) || to.closed;
+    timeline->message(from.host, to.host, Instant::from_nanos(sent_ns), world_.now(), chunk.size(), lost);
+  }
   if (conn->broken) return;
   if (blocked(from.host, to.host) || to.closed) {
     // The bytes hit a partition or a socket that is gone: the connection
@@ -309,7 +314,14 @@ bool SimNetwork::reset_random_connection() {
     if (auto c = weak.lock(); c && !c->broken) live.push_back(std::move(c));
   }
   if (live.empty()) return false;
-  break_conn(*live[random_.uniform(0, live.size() - 1)]);
+  Conn& victim = *live[random_.uniform(0, live.size() - 1)];
+  break_conn(victim);
+  if (Timeline* timeline = world_.timeline()) {
+    timeline->fault("reset", {victim.side[0].host, victim.side[1].host}, {},
+                    "connection " + victim.side[0].address.to_string() + " <-> " + victim.side[1].address.to_string() +
+                        " reset",
+                    world_.now(), world_.now(), Timeline::FaultScope::kInstant);
+  }
   return true;
 }
 

@@ -94,7 +94,8 @@ class SimNetwork {
   // Bytes written on conn side `side` travel to the other side.
   void send(const std::shared_ptr<Conn>& conn, int side, core::ByteView data);
   void send_fin(const std::shared_ptr<Conn>& conn, int side);
-  void deliver(const std::shared_ptr<Conn>& conn, int to_side, std::string chunk);
+  // `sent_ns`: when the chunk was written (for the timeline).
+  void deliver(const std::shared_ptr<Conn>& conn, int to_side, std::string chunk, int64_t sent_ns);
   void break_conn(Conn& conn);
   void break_side(Conn& conn, int side);
   core::Result<std::unique_ptr<core::Stream>> connect(HostNetwork& from, const core::Address& address,

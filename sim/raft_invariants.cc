@@ -51,6 +51,7 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
       }
       st.leader_term = term;
       st.leader_last = last;
+      if (leader_listener_) leader_listener_(node, raft.term(), true);
     } else if (last < st.leader_last) {
       // R2: within its term a leader only appends.
       violation("R2 leader append-only: node " + node.to_string() + " dropped entries in term " +
@@ -58,6 +59,7 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
     }
     st.leader_last = last;
   }
+  if (st.was_leader && !leader && leader_listener_) leader_listener_(node, core::Term(st.leader_term), false);
   st.was_leader = leader;
 
   // R4: commit is monotone within an incarnation.

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -63,6 +64,13 @@ class RaftInvariants {
     uint64_t incarnation_;
   };
 
+  // Called when a node becomes leader (`leads`) of `term`, and when a node
+  // that led stops leading without a restart (a crash ends its incarnation
+  // silently). For the timeline page; must not change the run (no random
+  // draws, no events).
+  using LeaderListener = std::function<void(core::NodeId node, core::Term term, bool leads)>;
+  void set_leader_listener(LeaderListener listener) { leader_listener_ = std::move(listener); }
+
   const std::vector<std::string>& violations() const { return violations_; }
   uint64_t checks() const { return checks_; }
   uint64_t max_commit() const { return committed_.empty() ? 0 : committed_.rbegin()->first; }
@@ -95,6 +103,7 @@ class RaftInvariants {
   std::map<core::NodeId, NodeState> nodes_;
   std::vector<std::string> violations_;
   uint64_t checks_ = 0;
+  LeaderListener leader_listener_;
 };
 
 }  // namespace keel::sim

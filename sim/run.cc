@@ -3,9 +3,11 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <optional>
 
 #include "core/assert.h"
 #include "sim/network.h"
+#include "sim/timeline.h"
 
 namespace keel::sim {
 
@@ -50,7 +52,16 @@ std::string RunResult::to_json() const {
     core::append_json_escaped(out, v);
     out += "\"";
   }
-  out += "]}";
+  out += "],\"cover\":{";
+  first = true;
+  for (auto& [mark, hits] : coverage) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"";
+    core::append_json_escaped(out, mark);
+    out += "\":" + std::to_string(hits);
+  }
+  out += "}}";
   return out;
 }
 
@@ -87,7 +98,27 @@ RunResult run_simulation(const RunOptions& options) {
   }
   world.tracer().event("run.start", {{"seed", options.seed}, {"workload", options.workload}});
 
+  // The timeline only listens: the run is the same with and without it.
+  std::unique_ptr<Timeline> timeline;
+  if (!options.timeline_path.empty()) {
+    timeline = std::make_unique<Timeline>();
+    world.set_timeline(timeline.get());
+    // Through the world's pointer, which is cleared before the timeline
+    // goes: the scenario keeps the listener for as long as it lives.
+    scenario->set_leader_listener([&world, &scenario](core::NodeId node, core::Term term, bool leads) {
+      Timeline* t = world.timeline();
+      const std::vector<HostId> nodes = scenario->nodes();
+      if (t == nullptr || node.value() == 0 || node.value() > nodes.size()) return;
+      t->leader_change(world.host_name(nodes[node.value() - 1]), term.value(), leads, world.now());
+    });
+  }
+
   scenario->setup(world, options);
+  if (timeline != nullptr) {
+    // Lanes in page order: the nodes, then the clients and other hosts.
+    for (HostId h : scenario->nodes()) timeline->lane(world.host_name(h), Timeline::Role::kNode);
+    for (HostId h : scenario->hosts()) timeline->lane(world.host_name(h), Timeline::Role::kClient);
+  }
   core::Random nemesis_random = world.random().fork("nemesis");
   SwarmConfig swarm;
   if (options.faults) swarm = SwarmConfig::draw(nemesis_random, scenario->allowed_faults());
@@ -109,6 +140,8 @@ RunResult run_simulation(const RunOptions& options) {
     scenario->on_healed(world);
     world.run_until(heal_at + options.liveness_window, [&] { return scenario->finished() || scenario->failed(); });
   }
+  // An online checker stops the run at the event that broke an invariant.
+  const std::optional<Instant> failed_at = scenario->failed() ? std::optional<Instant>(world.now()) : std::nullopt;
   if (!scenario->finished() && !scenario->failed()) {
     result.violation("liveness: the workload did not finish within " + options.liveness_window.to_string() +
                      " after the faults healed");
@@ -116,6 +149,7 @@ RunResult run_simulation(const RunOptions& options) {
   scenario->report(world, result);
 
   result.faults = nemesis.counts();
+  for (const auto& [mark, hits] : world.trace_log().coverage().hits()) result.coverage[mark] = hits;
   result.digest = world.trace_log().digest();
   result.events = world.events_run();
   result.sim_seconds = static_cast<double>(world.now().ns()) / 1e9;
@@ -124,6 +158,15 @@ RunResult run_simulation(const RunOptions& options) {
   if (trace_file != nullptr) {
     world.trace_log().set_sink(nullptr);
     std::fclose(trace_file);
+  }
+  if (timeline != nullptr) {
+    world.set_timeline(nullptr);
+    timeline->finish(world.now(), failed_at);
+    if (const workloads::History* history = scenario->history()) {
+      timeline->add_operations(*history, [&](workloads::ClientId c) { return scenario->client_host(c, options); });
+    }
+    const core::Status written = write_timeline_html(*timeline, result, options.timeline_path);
+    if (!written.is_ok()) result.violation("cannot write the timeline page: " + written.to_string());
   }
   return result;
 }

@@ -10,15 +10,19 @@
 //                             scenario's final checks must run, else FAIL
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/ids.h"
 #include "core/time.h"
 #include "sim/nemesis.h"
 #include "sim/world.h"
+#include "workloads/history.h"
 
 namespace keel::sim {
 
@@ -32,6 +36,9 @@ struct RunOptions {
   bool faults = true;
   // Write every trace event and log line as JSON to this file.
   std::string trace_path;
+  // Write the timeline page (sim/timeline.h) to this file at the end. The
+  // run's behaviour and digest do not change.
+  std::string timeline_path;
   // Test-only: a protocol bug for the checkers to catch (scenario-defined).
   std::string bug;
 };
@@ -50,6 +57,8 @@ struct RunResult {
   uint64_t ops_ok = 0;
   uint64_t ops_failed = 0;
   uint64_t ops_indeterminate = 0;
+  // Coverage marks hit in this run (core/cover.h), by name.
+  std::map<std::string, uint64_t> coverage;
   // Extra human-readable detail for a failure (history slices).
   std::string detail;
 
@@ -78,6 +87,26 @@ class Scenario {
   // True once an online checker has found a violation: the run stops there
   // (what follows a broken invariant only buries it).
   virtual bool failed() const { return false; }
+
+  // --- For the timeline page (RunOptions::timeline_path); optional --------
+  // The client history, read at the end of the run; null if the scenario
+  // keeps none.
+  virtual const workloads::History* history() const { return nullptr; }
+  // The host a history client ran on. The default is the KV workloads'
+  // convention (workloads::run_kv_client with first_client_id = c and
+  // clients_stride = options.clients): host "cK" runs the clients K,
+  // K + clients, K + 2 * clients, ...
+  virtual std::string client_host(workloads::ClientId client, const RunOptions& options) const {
+    const uint32_t clients = static_cast<uint32_t>(std::max(options.clients, 1));
+    return "c" + std::to_string((client.value() + clients - 1) % clients + 1);
+  }
+  // Node `node` became leader of `term` (`leads`), or stopped leading.
+  using LeaderListener = std::function<void(core::NodeId node, core::Term term, bool leads)>;
+  // Called before setup() when a timeline is recorded. A scenario with a
+  // Raft group passes `listener` to its RaftInvariants
+  // (RaftInvariants::set_leader_listener); NodeId i must be the i-th host of
+  // nodes(). The default ignores it: no leader marks.
+  virtual void set_leader_listener(LeaderListener listener) { (void)listener; }
   // Fills in violations and counters. Called at the end of the run.
   virtual void report(World& world, RunResult& result) = 0;
 };

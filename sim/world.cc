@@ -4,6 +4,7 @@
 
 #include "core/assert.h"
 #include "sim/network.h"
+#include "sim/timeline.h"
 
 namespace keel::sim {
 
@@ -214,6 +215,7 @@ void World::start(HostId id) {
   h.env = std::make_unique<core::Env>(core::Env{
       h.process, core::NodeId(h.id.value()), *h.clock, *h.net, *h.disk, *h.random, scheduler_, *h.tracer});
   tracer_.event("host.start", {{"host", h.name}, {"process", h.process.value()}});
+  if (timeline_ != nullptr) timeline_->host_event(h.name, Timeline::HostEventKind::kStart, now_);
   core::Env* env = h.env.get();
   ProgramFn program = h.program;
   const ProcessId process = h.process;
@@ -236,6 +238,12 @@ void World::stop_process(HostId id, bool power_loss, const char* why) {
   Host& h = host(id);
   if (h.state == HostState::kDown) return;
   tracer_.event(why, {{"host", h.name}, {"process", h.process.value()}});
+  if (timeline_ != nullptr) {
+    const auto kind = power_loss                            ? Timeline::HostEventKind::kCrash
+                      : std::string_view(why) == "host.exit" ? Timeline::HostEventKind::kExit
+                                                              : Timeline::HostEventKind::kKill;
+    timeline_->host_event(h.name, kind, now_);
+  }
   const ProcessId dead = h.process;
   alive_.erase(dead);
   held_.erase(dead);
@@ -251,7 +259,11 @@ void World::stop_process(HostId id, bool power_loss, const char* why) {
     network_->crash_host(h.name);
   }
   h.net->unbind();
-  if (power_loss) h.disk->crash();
+  if (power_loss) {
+    h.disk->crash();
+  } else {
+    h.disk->set_crash_point(0, nullptr);
+  }
   h.env.reset();
   h.process = ProcessId();
   h.state = HostState::kDown;
@@ -266,6 +278,7 @@ void World::pause(HostId id) {
   Host& h = host(id);
   if (h.state != HostState::kUp) return;
   tracer_.event("host.pause", {{"host", h.name}});
+  if (timeline_ != nullptr) timeline_->host_event(h.name, Timeline::HostEventKind::kPause, now_);
   h.state = HostState::kPaused;
   scheduler_.set_paused(h.process, true);
   held_[h.process];
@@ -275,6 +288,7 @@ void World::resume(HostId id) {
   Host& h = host(id);
   if (h.state != HostState::kPaused) return;
   tracer_.event("host.resume", {{"host", h.name}});
+  if (timeline_ != nullptr) timeline_->host_event(h.name, Timeline::HostEventKind::kResume, now_);
   h.state = HostState::kUp;
   scheduler_.set_paused(h.process, false);
   auto held = held_.find(h.process);

@@ -35,6 +35,7 @@ namespace keel::sim {
 
 class SimNetwork;
 class HostNetwork;
+class Timeline;
 class World;
 
 struct HostIdTag {};
@@ -88,6 +89,11 @@ class World {
   core::Tracer& tracer() { return tracer_; }
   SimNetwork& network() { return *network_; }
   const WorldOptions& options() const { return options_; }
+  // The recorder of the timeline page, or null (the default). The world, the
+  // network and the nemesis report to it; recording changes nothing in the
+  // run (sim/timeline.h). Not owned; must outlive the run.
+  void set_timeline(Timeline* timeline) { timeline_ = timeline; }
+  Timeline* timeline() const { return timeline_; }
 
   // --- Events -------------------------------------------------------------
   // Runs `fn` on the loop (not in a fiber) at world time `at` (clamped to
@@ -184,6 +190,7 @@ class World {
   // Events of paused hosts, replayed in order on resume.
   std::map<core::ProcessId, std::vector<Event>> held_;
   std::function<void(HostId)> on_exit_;
+  Timeline* timeline_ = nullptr;
 };
 
 }  // namespace keel::sim
