@@ -89,6 +89,7 @@ class KvStateMachine final : public StateMachine {
   // storage::KvDigest of the engine contents; 0 if the engine fails (the
   // failure is also recorded). May suspend.
   uint64_t digest() override;
+  bool busy() const override { return mutex_.locked(); }
 
   uint64_t key_count() const { return keys_; }
   const KvStateMachineStats& stats() const { return stats_; }

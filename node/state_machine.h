@@ -39,8 +39,13 @@ class StateMachine {
   virtual core::Status restore(core::LogIndex index, core::ByteView data) = 0;
 
   virtual ReadView& read_view() = 0;
-  // Digest of the state, equal on replicas with equal contents.
+  // Digest of the state, equal on replicas with equal contents. May
+  // suspend while an apply or persist holds the machine (see busy()).
   virtual uint64_t digest() = 0;
+  // True while an operation holds the machine: digest() would wait. An
+  // observer outside the node's process (the simulator's convergence
+  // check) must not wait on a node that a crash may destroy meanwhile.
+  virtual bool busy() const { return false; }
 };
 
 }  // namespace keel::node

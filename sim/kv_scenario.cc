@@ -85,13 +85,29 @@ class KvScenario : public Scenario {
     hosts_ = nodes_;
     client_config_.workload = workload_;
     client_config_.keys = workload_ == workloads::KvWorkload::kUniqueWrites ? 5 : 3;
-    client_config_.clients_stride = static_cast<uint32_t>(options.clients);
-    for (int c = 1; c <= options.clients; ++c) {
+    client_config_.ops_max = options.ops_max;
+    clients_ = options.clients;
+    if (options.shape_swarm) draw_shape(world, options);
+    client_config_.clients_stride = static_cast<uint32_t>(clients_);
+    for (int c = 1; c <= clients_; ++c) {
       hosts_.push_back(world.add_host("c" + std::to_string(c), [this, c](core::Env& env) { client(env, c); }));
     }
-    clients_running_ = options.clients;
+    clients_running_ = clients_;
+    shape_ = "clients=" + std::to_string(clients_) + ",keys=" + std::to_string(client_config_.keys) +
+             ",think=" + client_config_.think_time_max.to_string();
+    if (workload_ != workloads::KvWorkload::kUniqueWrites) {
+      shape_ += ",reads=" + std::to_string(client_config_.read_percent < 0 ? -1 : client_config_.read_percent) + "%";
+    }
+    if (workload_ == workloads::KvWorkload::kRegister) shape_ += ",cas=" + std::to_string(client_config_.cas_percent) + "%";
     hosts_.push_back(world.add_host("checker", [this](core::Env& env) { final_reads(env); }));
   }
+
+  const workloads::History* history() const override { return &history_; }
+  std::string client_host(workloads::ClientId client, const RunOptions&) const override {
+    const uint32_t clients = static_cast<uint32_t>(clients_);
+    return "c" + std::to_string((client.value() + clients - 1) % clients + 1);
+  }
+  void set_leader_listener(LeaderListener listener) override { invariants_.set_leader_listener(std::move(listener)); }
 
   std::vector<HostId> nodes() const override { return nodes_; }
   std::vector<HostId> hosts() const override { return hosts_; }
@@ -108,6 +124,7 @@ class KvScenario : public Scenario {
 
   void report(World& world, RunResult& result) override {
     (void)world;
+    result.swarm += " shape:" + shape_;
     for (auto& v : violations_) result.violation(v);
     for (auto& v : invariants_.violations()) result.violation(v);
     for (const auto& op : history_.ops()) {
@@ -132,6 +149,21 @@ class KvScenario : public Scenario {
   }
 
  private:
+  // Swarm testing of the workload: some seeds hammer one key with many
+  // clients and no pause, others spread few writers over many keys, or
+  // read mostly. Drawn from its own stream, so the fault schedule and the
+  // hosts' randomness do not move with it.
+  void draw_shape(World& world, const RunOptions& options) {
+    core::Random random = world.random().fork("shape");
+    clients_ = static_cast<int>(random.uniform(1, static_cast<uint64_t>(std::max(2, 2 * options.clients))));
+    constexpr int kKeyCounts[] = {1, 2, 3, 5, 8};
+    client_config_.keys = kKeyCounts[random.uniform(0, 4)];
+    client_config_.read_percent = static_cast<int>(random.uniform(0, 90));
+    client_config_.cas_percent = static_cast<int>(random.uniform(0, 80));
+    constexpr int64_t kThinkMs[] = {1, 5, 10, 50};
+    client_config_.think_time_max = Duration::millis(kThinkMs[random.uniform(0, 3)]);
+  }
+
   void client(core::Env& env, int c) {
     workloads::RespClient client(env, client_addresses_);
     workloads::KvClientConfig config = client_config_;
@@ -167,13 +199,22 @@ class KvScenario : public Scenario {
   void check_convergence(core::Env& env) {
     std::vector<workloads::ReplicaDigest> digests;
     for (int attempt = 0; attempt < 200; ++attempt) {
+      // Nothing below suspends (a busy machine is retried later rather than
+      // waited on), so running_ cannot change under the loop and no node
+      // can crash while its machine is being read.
       digests.clear();
       uint64_t max_applied = 0;
       bool equal = running_.size() == nodes_.size();
       for (auto& [i, r] : running_) {
         max_applied = std::max(max_applied, r.machine->applied_index().value());
+        equal = equal && !r.machine->busy();
+      }
+      if (!equal && attempt + 1 < 200) {
+        env.sleep_for(Duration::millis(50));
+        continue;
       }
       for (auto& [i, r] : running_) {
+        if (r.machine->busy()) continue;
         equal = equal && r.machine->applied_index().value() == max_applied;
         digests.push_back(
             workloads::ReplicaDigest{"n" + std::to_string(i), r.machine->applied_index(), r.machine->digest()});
@@ -212,6 +253,8 @@ class KvScenario : public Scenario {
   workloads::FinalState final_state_;
   std::vector<std::string> violations_;
   std::vector<std::string> convergence_violations_;
+  int clients_ = 0;
+  std::string shape_;
   int clients_running_ = 0;
   bool plant_unrestartable_ = false;
   bool healed_ = false;

@@ -41,6 +41,12 @@ struct RunOptions {
   std::string timeline_path;
   // Test-only: a protocol bug for the checkers to catch (scenario-defined).
   std::string bug;
+  // Swarm testing of the workload's shape: each seed draws its client count
+  // (1 to 2 x clients), key count, read/write mix and request rate. Off:
+  // exactly `clients` clients with the workload's default shape.
+  bool shape_swarm = true;
+  // Each client stops after this many operations (0: no limit).
+  uint64_t ops_max = 0;
 };
 
 struct RunResult {

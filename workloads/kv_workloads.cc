@@ -48,7 +48,9 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
   ClientId id(config.first_client_id);
   uint64_t n = 0;
   std::map<std::string, std::string> last_seen;
-  while (!stop()) {
+  const int read_percent =
+      config.read_percent >= 0 ? config.read_percent : config.workload == KvWorkload::kCounter ? 30 : 40;
+  while (!stop() && (config.ops_max == 0 || n < config.ops_max)) {
     const std::string& key = keys[env.random.uniform(0, keys.size() - 1)];
     const std::string tag = "c" + std::to_string(id.value()) + "-" + std::to_string(++n);
     OpId op = 0;
@@ -57,7 +59,7 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
     Fate fate = Fate::kFail;
     switch (config.workload) {
       case KvWorkload::kRegister: {
-        if (dice < 40) {
+        if (dice < static_cast<uint64_t>(read_percent)) {
           op = history.invoke_read(id, key, history_now());
           reply = client.call({"GET", key});
           fate = fate_of(reply);
@@ -68,7 +70,8 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
             if (v) last_seen[key] = *v;
             history.complete_read(op, history_now(), v);
           }
-        } else if (dice < 75 || last_seen.count(key) == 0) {
+        } else if (dice < static_cast<uint64_t>(read_percent + (100 - read_percent) * (100 - config.cas_percent) / 100) ||
+                   last_seen.count(key) == 0) {
           op = history.invoke_write(id, key, tag, history_now());
           reply = client.call({"SET", key, tag});
           fate = fate_of(reply);
@@ -83,7 +86,7 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
         break;
       }
       case KvWorkload::kCounter: {
-        if (dice < 30) {
+        if (dice < static_cast<uint64_t>(read_percent)) {
           op = history.invoke_read(id, key, history_now());
           reply = client.call({"GET", key});
           fate = fate_of(reply);

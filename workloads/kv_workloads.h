@@ -36,6 +36,14 @@ struct KvClientConfig {
   uint32_t first_client_id = 1;
   uint32_t clients_stride = 1;
   core::Duration think_time_max = core::Duration::millis(10);
+  // Percent of operations that are reads (GET), for register and counter;
+  // -1 takes the workload's default (40 and 30). The register's writes are
+  // split between SET and SET IFEQ as `cas_percent` says (of all writes).
+  int read_percent = -1;
+  int cas_percent = 45;
+  // Stop after this many operations (0: only when `stop()` says so); lets a
+  // shrunk run issue fewer operations.
+  uint64_t ops_max = 0;
 };
 
 // Runs one client until `stop()` is true. `history_now` is the one clock of
