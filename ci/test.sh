@@ -46,9 +46,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest -j "$JOBS" --output-on-failure --timeout 900)
 
-step "simulation seeds under the sanitizers"
+step "simulation seeds under the sanitizers, and the same digests as the optimized build"
 for w in $(build-asan/cmd/keel-sim --list-workloads); do
   build-asan/cmd/keel-sim --workload "$w" --seeds 1..10 --jobs "$JOBS" --seed-timeout 300
+  bash ci/compare_digests.sh build/cmd/keel-sim build-asan/cmd/keel-sim --workload "$w" --seeds 1..10 --jobs "$JOBS"
 done
 
 echo
