@@ -20,11 +20,14 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sim/coverage.h"
+#include "sim/replay.h"
 #include "sim/run.h"
+#include "sim/trace_diff.h"
 
 namespace {
 
@@ -124,6 +127,236 @@ int print_coverage(const std::string& workload, uint64_t seeds, const std::map<s
     if (std::find(required.begin(), required.end(), mark) == required.end()) row(mark, false);
   }
   return missing;
+}
+
+// What --shrink needs of one candidate run, computed in a child process so
+// that a failed assertion or a crash in the candidate is an outcome, not the
+// end of the shrink.
+struct Outcome {
+  bool pass = true;
+  std::string violation_class;  // "crashed" for a candidate that died
+  uint64_t digest = 0;
+  uint64_t ops = 0;
+  std::optional<keel::sim::WorkloadShape> shape;
+  std::vector<keel::sim::FaultEvent> plan;
+};
+
+Outcome run_candidate(const RunOptions& options, double timeout_s) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    std::perror("pipe");
+    std::exit(2);
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    const int null_fd = ::open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 2);
+    const RunResult r = run_one(options, options.seed);
+    keel::sim::Replay replay;
+    replay.options = options;
+    replay.options.fault_plan = r.fault_plan;
+    replay.options.shape = r.shape;
+    replay.digest = r.digest;
+    replay.violation_class = r.pass ? "" : keel::sim::violation_class(r.violations.front());
+    std::string text = std::to_string(r.ops_ok + r.ops_failed + r.ops_indeterminate) + "\n" +
+                       (r.shape ? "shape\n" : "noshape\n") + keel::sim::write_replay(replay);
+    size_t off = 0;
+    while (off < text.size()) {
+      const ssize_t n = ::write(fds[1], text.data() + off, text.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[65536];
+  const auto started = std::chrono::steady_clock::now();
+  bool timed_out = false;
+  for (;;) {
+    const double left = timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    pollfd p{fds[0], POLLIN, 0};
+    if (::poll(&p, 1, left > 0 ? static_cast<int>(left * 1000) : 0) == 0) {
+      ::kill(pid, SIGKILL);
+      timed_out = true;
+      break;
+    }
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Outcome o;
+  const size_t first = out.find('\n');
+  const size_t second = first == std::string::npos ? std::string::npos : out.find('\n', first + 1);
+  auto replay = second == std::string::npos ? keel::core::Result<keel::sim::Replay>(keel::core::internal_error("none"))
+                                            : keel::sim::parse_replay(out.substr(second + 1));
+  if (timed_out || !WIFEXITED(status) || !replay.is_ok()) {
+    o.pass = false;
+    o.violation_class = "crashed";
+    return o;
+  }
+  o.ops = std::strtoull(out.c_str(), nullptr, 10);
+  o.pass = replay->violation_class.empty();
+  o.violation_class = replay->violation_class;
+  o.digest = replay->digest;
+  if (out.compare(first + 1, 5, "shape") == 0) o.shape = replay->options.shape;
+  o.plan = *replay->options.fault_plan;
+  return o;
+}
+
+// --shrink: reduces a failing run while it keeps failing with the same
+// violation class: fewer faults (delta debugging over the fault plan), a
+// shorter fault window, fewer clients, fewer nodes, fewer operations per
+// client. Writes the result as a replay file.
+int shrink(RunOptions options, const std::string& out_path, double timeout_s) {
+  const auto started = std::chrono::steady_clock::now();
+  int runs = 0;
+  const Outcome original = run_candidate(options, timeout_s);
+  ++runs;
+  if (original.pass) {
+    std::fprintf(stderr, "keel-sim: --seed %" PRIu64 " --workload %s passes: there is no failure to shrink\n",
+                 options.seed, options.workload.c_str());
+    return 2;
+  }
+  const std::string goal = original.violation_class;
+  std::printf("shrinking seed %" PRIu64 " (%s): %zu faults, %" PRIu64 " operations, violation class '%s'\n",
+              options.seed, options.workload.c_str(), original.plan.size(), original.ops, goal.c_str());
+  // Pin what the seed drew, so that each step changes one thing.
+  RunOptions best = options;
+  best.fault_plan = original.plan;
+  if (original.shape) {
+    best.shape = original.shape;
+    best.clients = original.shape->clients;
+  }
+  best.shape_swarm = false;
+  Outcome best_outcome = original;
+  auto attempt = [&](const RunOptions& candidate) {
+    ++runs;
+    const Outcome o = run_candidate(candidate, timeout_s);
+    if (o.pass || o.violation_class != goal) return false;
+    best = candidate;
+    best_outcome = o;
+    return true;
+  };
+  const size_t faults_before = best.fault_plan->size();
+  const uint64_t ops_before = original.ops;
+  const int clients_before = best.clients;
+  const int nodes_before = best.nodes;
+  const keel::core::Duration window_before = best.fault_window;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    // A shorter fault window: the faults after it go too.
+    for (double factor : {0.5, 0.75, 0.9}) {
+      RunOptions c = best;
+      c.fault_window = keel::core::Duration::nanos(static_cast<int64_t>(best.fault_window.ns() * factor));
+      if (c.fault_window < keel::core::Duration::millis(600)) continue;
+      std::vector<keel::sim::FaultEvent> kept;
+      for (const auto& e : *best.fault_plan) {
+        if (e.at < keel::core::Instant() + c.fault_window) kept.push_back(e);
+      }
+      c.fault_plan = kept;
+      if (attempt(c)) {
+        progress = true;
+        break;
+      }
+    }
+    // Delta debugging over the faults: drop chunks, halving their size.
+    for (size_t chunk = std::max<size_t>(1, best.fault_plan->size() / 2); chunk >= 1; chunk /= 2) {
+      for (size_t at = 0; at < best.fault_plan->size();) {
+        RunOptions c = best;
+        auto& plan = *c.fault_plan;
+        plan.erase(plan.begin() + static_cast<std::ptrdiff_t>(at),
+                   plan.begin() + static_cast<std::ptrdiff_t>(std::min(plan.size(), at + chunk)));
+        if (attempt(c)) {
+          progress = true;
+        } else {
+          at += chunk;
+        }
+      }
+      if (chunk == 1) break;
+    }
+    // Fewer clients, then fewer nodes (faults on removed nodes go too).
+    while (best.clients > 1) {
+      RunOptions c = best;
+      --c.clients;
+      if (c.shape) c.shape->clients = c.clients;
+      if (!attempt(c)) break;
+      progress = true;
+    }
+    while (best.nodes > 3) {
+      RunOptions c = best;
+      c.nodes -= 2;
+      std::vector<keel::sim::FaultEvent> kept;
+      for (const auto& e : *best.fault_plan) {
+        bool uses_removed = false;
+        for (const std::string& h : e.hosts) {
+          if (h.size() > 1 && h[0] == 'n' && std::atoi(h.c_str() + 1) > c.nodes) uses_removed = true;
+        }
+        if (!uses_removed) kept.push_back(e);
+      }
+      c.fault_plan = kept;
+      if (!attempt(c)) break;
+      progress = true;
+    }
+    // Fewer operations per client: halve the cap while it still fails.
+    const uint64_t per_client = std::max<uint64_t>(1, best_outcome.ops / static_cast<uint64_t>(std::max(1, best.clients)));
+    uint64_t cap = best.ops_max == 0 ? per_client : best.ops_max;
+    while (cap > 1) {
+      RunOptions c = best;
+      c.ops_max = cap / 2;
+      if (!attempt(c)) break;
+      cap = c.ops_max;
+      progress = true;
+    }
+  }
+  keel::sim::Replay replay;
+  replay.options = best;
+  replay.options.fault_plan = best_outcome.plan;
+  if (best_outcome.shape) replay.options.shape = best_outcome.shape;
+  replay.digest = best_outcome.digest;
+  replay.violation_class = goal;
+  const keel::core::Status saved = keel::sim::save_replay(out_path, replay);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("shrunk in %d runs, %.1f wall s: faults %zu -> %zu, fault window %s -> %s, operations %" PRIu64
+              " -> %" PRIu64 ", clients %d -> %d, nodes %d -> %d; still '%s'\n",
+              runs, wall, faults_before, best_outcome.plan.size(), window_before.to_string().c_str(),
+              best.fault_window.to_string().c_str(), ops_before, best_outcome.ops, clients_before, best.clients,
+              nodes_before, best.nodes, goal.c_str());
+  for (const auto& e : best_outcome.plan) std::printf("  fault %s\n", e.to_text().c_str());
+  if (!saved.is_ok()) {
+    std::fprintf(stderr, "keel-sim: %s\n", saved.to_string().c_str());
+    return 2;
+  }
+  std::printf("replay written to %s; run it with: keel-sim --replay %s\n", out_path.c_str(), out_path.c_str());
+  return 0;
+}
+
+int replay_file(const std::string& path, bool json) {
+  auto replay = keel::sim::load_replay(path);
+  if (!replay.is_ok()) {
+    std::fprintf(stderr, "keel-sim: --replay %s\n", replay.status().message().c_str());
+    return 2;
+  }
+  const RunResult r = run_one(replay->options, replay->options.seed);
+  if (json) {
+    std::printf("%s\n", r.to_json().c_str());
+  } else {
+    print_human(r, replay->options);
+  }
+  const std::string got = r.pass ? "" : keel::sim::violation_class(r.violations.front());
+  if (r.digest != replay->digest || got != replay->violation_class) {
+    std::printf("replay: NOT REPRODUCED: recorded digest %016" PRIx64 " '%s', got %016" PRIx64 " '%s'\n",
+                replay->digest, replay->violation_class.c_str(), r.digest, got.c_str());
+    return 3;
+  }
+  std::printf("replay: reproduced exactly (digest %016" PRIx64 "%s)\n", r.digest,
+              got.empty() ? ", PASS" : (", FAIL: " + got).c_str());
+  return r.pass ? 0 : 1;
 }
 
 struct Child {
@@ -285,6 +518,15 @@ int main(int argc, char** argv) {
   double seed_timeout = 300;
   app.add_option("--seed-timeout", seed_timeout, "in a sweep, wall seconds a seed may run before it is killed and failed")
       ->check(CLI::Range(1.0, 86400.0));
+  std::string replay_path;
+  app.add_option("--replay", replay_path, "run a replay file (written by --shrink) exactly");
+  bool do_shrink = false;
+  app.add_flag("--shrink", do_shrink, "reduce a failing --seed to a smaller failing run, written as a replay file");
+  std::string shrink_out;
+  app.add_option("--shrink-out", shrink_out, "where --shrink writes its replay (default keel-replay-<seed>.txt)");
+  std::vector<std::string> diff_paths;
+  app.add_option("--diff", diff_paths, "name the first event where two --trace files differ")->expected(2);
+  app.add_option("--timeline", options.timeline_path, "write the run as a self-contained HTML timeline to FILE");
   bool require_cover = false;
   app.add_flag("--require-cover", require_cover, "in a sweep, fail if a required coverage mark is never hit");
   bool list_workloads = false;
@@ -295,6 +537,20 @@ int main(int argc, char** argv) {
     return 0;
   }
   (void)seed_opt;
+  if (!diff_paths.empty()) {
+    auto diff = keel::sim::diff_trace_files(diff_paths[0], diff_paths[1]);
+    if (!diff.is_ok()) {
+      std::fprintf(stderr, "keel-sim: --diff: %s\n", diff.status().message().c_str());
+      return 2;
+    }
+    std::printf("%s", diff->report.c_str());
+    if (!diff->report.empty() && diff->report.back() != '\n') std::printf("\n");
+    return diff->identical ? 0 : 1;
+  }
+  if (!replay_path.empty()) {
+    std::signal(SIGABRT, on_abort);
+    return replay_file(replay_path, json);
+  }
   options.faults = !no_faults;
   options.fault_window = keel::core::Duration::millis(static_cast<int64_t>(fault_seconds * 1000));
   options.liveness_window = keel::core::Duration::millis(static_cast<int64_t>(liveness_seconds * 1000));
@@ -304,6 +560,14 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGABRT, on_abort);
 
+  if (do_shrink) {
+    if (!seeds_text.empty()) {
+      std::fprintf(stderr, "keel-sim: --shrink takes one --seed, not --seeds\n");
+      return 2;
+    }
+    const std::string out = shrink_out.empty() ? "keel-replay-" + std::to_string(options.seed) + ".txt" : shrink_out;
+    return shrink(options, out, seed_timeout);
+  }
   if (!seeds_text.empty()) {
     uint64_t from = 0;
     uint64_t to = 0;

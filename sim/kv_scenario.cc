@@ -87,7 +87,11 @@ class KvScenario : public Scenario {
     client_config_.keys = workload_ == workloads::KvWorkload::kUniqueWrites ? 5 : 3;
     client_config_.ops_max = options.ops_max;
     clients_ = options.clients;
-    if (options.shape_swarm) draw_shape(world, options);
+    if (options.shape) {
+      use_shape(*options.shape);
+    } else if (options.shape_swarm) {
+      draw_shape(world, options);
+    }
     client_config_.clients_stride = static_cast<uint32_t>(clients_);
     for (int c = 1; c <= clients_; ++c) {
       hosts_.push_back(world.add_host("c" + std::to_string(c), [this, c](core::Env& env) { client(env, c); }));
@@ -125,6 +129,7 @@ class KvScenario : public Scenario {
   void report(World& world, RunResult& result) override {
     (void)world;
     result.swarm += " shape:" + shape_;
+    result.shape = shape();
     for (auto& v : violations_) result.violation(v);
     for (auto& v : invariants_.violations()) result.violation(v);
     for (const auto& op : history_.ops()) {
@@ -155,13 +160,33 @@ class KvScenario : public Scenario {
   // hosts' randomness do not move with it.
   void draw_shape(World& world, const RunOptions& options) {
     core::Random random = world.random().fork("shape");
-    clients_ = static_cast<int>(random.uniform(1, static_cast<uint64_t>(std::max(2, 2 * options.clients))));
+    WorkloadShape shape;
+    shape.clients = static_cast<int>(random.uniform(1, static_cast<uint64_t>(std::max(2, 2 * options.clients))));
     constexpr int kKeyCounts[] = {1, 2, 3, 5, 8};
-    client_config_.keys = kKeyCounts[random.uniform(0, 4)];
-    client_config_.read_percent = static_cast<int>(random.uniform(0, 90));
-    client_config_.cas_percent = static_cast<int>(random.uniform(0, 80));
+    shape.keys = kKeyCounts[random.uniform(0, 4)];
+    shape.read_percent = static_cast<int>(random.uniform(0, 90));
+    shape.cas_percent = static_cast<int>(random.uniform(0, 80));
     constexpr int64_t kThinkMs[] = {1, 5, 10, 50};
-    client_config_.think_time_max = Duration::millis(kThinkMs[random.uniform(0, 3)]);
+    shape.think_us = kThinkMs[random.uniform(0, 3)] * 1000;
+    use_shape(shape);
+  }
+
+  void use_shape(const WorkloadShape& shape) {
+    clients_ = std::max(1, shape.clients);
+    client_config_.keys = std::max(1, shape.keys);
+    client_config_.read_percent = shape.read_percent;
+    client_config_.cas_percent = shape.cas_percent;
+    client_config_.think_time_max = Duration::micros(shape.think_us);
+  }
+
+  WorkloadShape shape() const {
+    WorkloadShape shape;
+    shape.clients = clients_;
+    shape.keys = client_config_.keys;
+    shape.read_percent = client_config_.read_percent;
+    shape.cas_percent = client_config_.cas_percent;
+    shape.think_us = client_config_.think_time_max.ns() / 1000;
+    return shape;
   }
 
   void client(core::Env& env, int c) {

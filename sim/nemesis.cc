@@ -1,6 +1,8 @@
 #include "sim/nemesis.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 
 #include "core/assert.h"
@@ -48,6 +50,92 @@ const char* fault_name(FaultKind kind) {
   return "?";
 }
 
+std::optional<FaultKind> parse_fault_kind(std::string_view name) {
+  for (FaultKind k : all_fault_kinds()) {
+    if (name == fault_name(k)) return k;
+  }
+  return std::nullopt;
+}
+
+std::string FaultEvent::to_text() const {
+  std::string out = std::to_string(at.ns()) + " " + fault_name(kind) + " " + std::to_string(hold.ns()) + " " +
+                    std::to_string(value) + " ";
+  if (hosts.empty()) out += "-";
+  for (size_t i = 0; i < hosts.size(); ++i) out += (i == 0 ? "" : ",") + hosts[i];
+  out += " ";
+  if (odds.empty()) out += "-";
+  for (size_t i = 0; i < odds.size(); ++i) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s%.17g", i == 0 ? "" : ",", odds[i]);
+    out += buf;
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = text.find(sep, start);
+    out.emplace_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+bool parse_i64(const std::string& text, int64_t* out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+core::Result<FaultEvent> FaultEvent::parse(std::string_view text) {
+  const std::vector<std::string> fields = split(text, ' ');
+  const auto bad = [&](const std::string& why) {
+    return core::invalid_argument("fault event '" + std::string(text) + "': " + why);
+  };
+  if (fields.size() != 6) return bad("expected 6 fields");
+  FaultEvent e;
+  int64_t at_ns = 0;
+  int64_t hold_ns = 0;
+  if (!parse_i64(fields[0], &at_ns) || at_ns < 0) return bad("bad time");
+  auto kind = parse_fault_kind(fields[1]);
+  if (!kind) return bad("unknown fault kind");
+  if (!parse_i64(fields[2], &hold_ns) || hold_ns < 0) return bad("bad hold");
+  if (!parse_i64(fields[3], &e.value)) return bad("bad value");
+  e.at = Instant() + Duration::nanos(at_ns);
+  e.kind = *kind;
+  e.hold = Duration::nanos(hold_ns);
+  if (fields[4] != "-") e.hosts = split(fields[4], ',');
+  if (fields[5] != "-") {
+    for (const std::string& p : split(fields[5], ',')) {
+      char* end = nullptr;
+      const double v = std::strtod(p.c_str(), &end);
+      if (p.empty() || *end != '\0' || !(v >= 0 && v <= 1)) return bad("bad odds");
+      e.odds.push_back(v);
+    }
+  }
+  const size_t hosts_needed = e.kind == FaultKind::kReset                                   ? 0
+                              : e.kind == FaultKind::kOneWay || e.kind == FaultKind::kClog ? 2
+                              : e.kind == FaultKind::kPartition                            ? e.hosts.size()
+                                                                                           : 1;
+  if (e.hosts.size() != hosts_needed || (e.kind == FaultKind::kPartition && e.hosts.empty())) {
+    return bad("wrong number of hosts");
+  }
+  const size_t odds_needed = e.kind == FaultKind::kDiskErrors ? 3 : e.kind == FaultKind::kSlowDisk ? 1 : 0;
+  if (e.odds.size() != odds_needed) return bad("wrong number of odds");
+  if (e.kind == FaultKind::kCrashAtDiskCall && e.value < 1) return bad("a crash point counts from 1");
+  return e;
+}
+
 std::vector<FaultKind> all_fault_kinds() {
   std::vector<FaultKind> all;
   for (int k = 0; k <= static_cast<int>(FaultKind::kCrashAtDiskCall); ++k) all.push_back(static_cast<FaultKind>(k));
@@ -92,6 +180,8 @@ Nemesis::Nemesis(World& world, std::vector<HostId> nodes, std::vector<HostId> ev
       random_(random) {
   KEEL_ASSERT(!nodes_.empty());
   for (HostId h : nodes_) normal_disk_[h] = world_.disk(h).faults();
+  for (HostId h : everyone_) by_name_[world_.host_name(h)] = h;
+  for (HostId h : nodes_) by_name_[world_.host_name(h)] = h;
 }
 
 std::vector<std::string> Nemesis::names(const std::vector<HostId>& hosts) const {
@@ -102,25 +192,25 @@ std::vector<std::string> Nemesis::names(const std::vector<HostId>& hosts) const 
 
 HostId Nemesis::pick_node() { return nodes_[random_.uniform(0, nodes_.size() - 1)]; }
 
-void Nemesis::schedule(Instant start, Instant end) {
-  for (auto& [kind, mean] : swarm_.mean_interval) {
-    const FaultKind k = kind;
-    world_.at(start + random_.exponential(mean), [this, k, end] { arm(k, end); });
+HostId Nemesis::host(const std::string& name) const {
+  auto it = by_name_.find(name);
+  KEEL_ASSERT_MSG(it != by_name_.end(), "fault plan names an unknown host (validate plans before running them)");
+  return it->second;
+}
+
+bool Nemesis::valid(const FaultEvent& e) const {
+  for (const std::string& name : e.hosts) {
+    if (by_name_.count(name) == 0) return false;
   }
-  world_.at(end, [this] { heal(); });
+  return true;
 }
 
-void Nemesis::arm(FaultKind kind, Instant end) {
-  if (healed_ || world_.now() >= end) return;
-  inject(kind);
-  const Duration next = random_.exponential(swarm_.mean_interval.at(kind));
-  world_.after(next, [this, kind, end] { arm(kind, end); });
-}
-
-void Nemesis::inject(FaultKind kind) {
-  ++counts_[fault_name(kind)];
-  SimNetwork& net = world_.network();
-  const Duration hold = Duration::millis(static_cast<int64_t>(random_.uniform(50, 3000)));
+FaultEvent Nemesis::draw(FaultKind kind, Instant at) {
+  FaultEvent e;
+  e.at = at;
+  e.kind = kind;
+  e.hold = Duration::millis(static_cast<int64_t>(random_.uniform(50, 3000)));
+  const auto node = [this] { return world_.host_name(pick_node()); };
   switch (kind) {
     case FaultKind::kPartition: {
       std::vector<HostId> side;
@@ -128,6 +218,86 @@ void Nemesis::inject(FaultKind kind) {
         if (random_.chance(0.5)) side.push_back(h);
       }
       if (side.empty() || side.size() == nodes_.size()) side = {pick_node()};
+      e.hosts = names(side);
+      break;
+    }
+    case FaultKind::kIsolate:
+    case FaultKind::kCrash:
+    case FaultKind::kKill:
+    case FaultKind::kPause:
+    case FaultKind::kBitFlip:
+      e.hosts = {node()};
+      break;
+    case FaultKind::kOneWay: {
+      const HostId a = pick_node();
+      HostId b = pick_node();
+      if (a == b) b = everyone_[random_.uniform(0, everyone_.size() - 1)];
+      e.hosts = {world_.host_name(a), world_.host_name(b)};
+      break;
+    }
+    case FaultKind::kClog: {
+      const HostId a = pick_node();
+      const HostId b = everyone_[random_.uniform(0, everyone_.size() - 1)];
+      e.hosts = {world_.host_name(a), world_.host_name(b)};
+      e.value = static_cast<int64_t>(random_.uniform(10, 1000));
+      break;
+    }
+    case FaultKind::kReset:
+      break;
+    case FaultKind::kDiskErrors:
+      e.hosts = {node()};
+      e.odds = {random_.unit() * 0.05, random_.unit() * 0.05, random_.unit() * 0.05};
+      break;
+    case FaultKind::kSlowDisk:
+      e.hosts = {node()};
+      e.odds = {0.2 + random_.unit() * 0.8};
+      e.value = static_cast<int64_t>(random_.uniform(20, 500));
+      break;
+    case FaultKind::kClockDrift: {
+      e.hosts = {node()};
+      const int64_t bound = world_.options().clock_drift_ppm_max;
+      e.value = random_.uniform_i64(-bound, bound);
+      break;
+    }
+    case FaultKind::kCrashAtDiskCall:
+      e.hosts = {node()};
+      e.value = static_cast<int64_t>(random_.uniform(1, 200));
+      break;
+  }
+  return e;
+}
+
+std::vector<FaultEvent> Nemesis::plan(Instant start, Instant end) {
+  std::vector<FaultEvent> events;
+  for (auto& [kind, mean] : swarm_.mean_interval) {
+    for (Instant t = start + random_.exponential(mean); t < end; t = t + random_.exponential(mean)) {
+      events.push_back(draw(kind, t));
+    }
+  }
+  std::stable_sort(events.begin(), events.end(), [](const FaultEvent& a, const FaultEvent& b) { return a.at < b.at; });
+  return events;
+}
+
+void Nemesis::schedule(std::vector<FaultEvent> events, Instant end) {
+  for (FaultEvent& e : events) {
+    KEEL_ASSERT(valid(e));
+    if (e.at >= end) continue;
+    world_.at(e.at, [this, e = std::move(e)] {
+      if (!healed_) inject(e);
+    });
+  }
+  world_.at(end, [this] { heal(); });
+}
+
+void Nemesis::inject(const FaultEvent& e) {
+  const FaultKind kind = e.kind;
+  ++counts_[fault_name(kind)];
+  SimNetwork& net = world_.network();
+  const Duration hold = e.hold;
+  switch (kind) {
+    case FaultKind::kPartition: {
+      std::vector<HostId> side;
+      for (const std::string& name : e.hosts) side.push_back(host(name));
       net.partition(names(side), names(nodes_));
       if (Timeline* timeline = world_.timeline()) {
         std::vector<HostId> rest;
@@ -143,7 +313,7 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kIsolate: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       net.partition(names({h}), names(everyone_));
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault("isolate", {world_.host_name(h)}, {}, world_.host_name(h) + " cut off from every host",
@@ -155,9 +325,8 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kOneWay: {
-      const HostId a = pick_node();
-      HostId b = pick_node();
-      if (a == b) b = everyone_[random_.uniform(0, everyone_.size() - 1)];
+      const HostId a = host(e.hosts.at(0));
+      const HostId b = host(e.hosts.at(1));
       net.block(world_.host_name(a), world_.host_name(b));
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault("one_way", {world_.host_name(a)}, {world_.host_name(b)},
@@ -170,9 +339,9 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kClog: {
-      const HostId a = pick_node();
-      const HostId b = everyone_[random_.uniform(0, everyone_.size() - 1)];
-      const Duration extra = Duration::millis(static_cast<int64_t>(random_.uniform(10, 1000)));
+      const HostId a = host(e.hosts.at(0));
+      const HostId b = host(e.hosts.at(1));
+      const Duration extra = Duration::millis(e.value);
       net.clog(world_.host_name(a), world_.host_name(b), extra, world_.now() + hold);
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault("clog", {world_.host_name(a)}, {world_.host_name(b)},
@@ -186,7 +355,7 @@ void Nemesis::inject(FaultKind kind) {
       break;
     case FaultKind::kCrash:
     case FaultKind::kKill: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       if (world_.host_state(h) == HostState::kDown) break;
       if (kind == FaultKind::kCrash) {
         world_.crash(h);
@@ -199,7 +368,7 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kPause: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       if (world_.host_state(h) != HostState::kUp) break;
       world_.pause(h);
       world_.after(hold, [this, h] {
@@ -208,11 +377,11 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kDiskErrors: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       DiskFaults f = world_.disk(h).faults();
-      f.read_error_probability = random_.unit() * 0.05;
-      f.write_error_probability = random_.unit() * 0.05;
-      f.sync_error_probability = random_.unit() * 0.05;
+      f.read_error_probability = e.odds.at(0);
+      f.write_error_probability = e.odds.at(1);
+      f.sync_error_probability = e.odds.at(2);
       world_.disk(h).set_faults(f);
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault(fault_name(kind), {world_.host_name(h)}, {},
@@ -229,10 +398,10 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kSlowDisk: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       DiskFaults f = world_.disk(h).faults();
-      f.slow_io_probability = 0.2 + random_.unit() * 0.8;
-      f.slow_io_latency = Duration::millis(static_cast<int64_t>(random_.uniform(20, 500)));
+      f.slow_io_probability = e.odds.at(0);
+      f.slow_io_latency = Duration::millis(e.value);
       world_.disk(h).set_faults(f);
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault(fault_name(kind), {world_.host_name(h)}, {},
@@ -247,9 +416,8 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kClockDrift: {
-      const HostId h = pick_node();
-      const int64_t bound = world_.options().clock_drift_ppm_max;
-      world_.clock(h).set_drift_ppm(random_.uniform_i64(-bound, bound));
+      const HostId h = host(e.hosts.at(0));
+      world_.clock(h).set_drift_ppm(e.value);
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault("clock_drift", {world_.host_name(h)}, {},
                         "clock rate error now " + std::to_string(world_.clock(h).drift_ppm()) + " ppm", world_.now(),
@@ -258,7 +426,7 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kBitFlip: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       world_.disk(h).flip_random_bit();
       if (Timeline* timeline = world_.timeline()) {
         timeline->fault("bit_flip", {world_.host_name(h)}, {}, "a bit of durable data flipped", world_.now(),
@@ -267,10 +435,9 @@ void Nemesis::inject(FaultKind kind) {
       break;
     }
     case FaultKind::kCrashAtDiskCall: {
-      const HostId h = pick_node();
+      const HostId h = host(e.hosts.at(0));
       if (world_.host_state(h) == HostState::kDown) break;
-      const uint64_t calls = random_.uniform(1, 200);
-      world_.disk(h).set_crash_point(calls, [this, h, hold] {
+      world_.disk(h).set_crash_point(static_cast<uint64_t>(e.value), [this, h, hold] {
         // Reached inside the node's own disk call: the crash itself runs
         // as the next event, so no fiber destroys its own stack.
         world_.after(Duration::zero(), [this, h, hold] {

@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/random.h"
@@ -45,6 +47,34 @@ std::vector<FaultKind> all_fault_kinds();
 // stop the node) but cannot yet repair it from their peers.
 std::vector<FaultKind> fault_kinds_without_bit_flips();
 
+// One planned fault: what, when, for how long, on whom. A run's faults are
+// drawn as a plan before it starts (Nemesis::plan), so that a plan can be
+// written to a replay file, edited (keel-sim --shrink drops events from it)
+// and run again exactly (Nemesis::schedule).
+struct FaultEvent {
+  core::Instant at;
+  FaultKind kind = FaultKind::kPartition;
+  // How long until the fault undoes itself (or the host restarts).
+  core::Duration hold;
+  // Targets by host name: a partition's side; the two ends of a one-way
+  // block or a clog; else the one node.
+  std::vector<std::string> hosts;
+  // By kind: a clog's extra latency and a slow disk's latency (ms), a clock
+  // drift (ppm), the disk call a crash lands on.
+  int64_t value = 0;
+  // By kind: disk error odds (read, write, sync); slow I/O odds.
+  std::vector<double> odds;
+
+  // One line: "<at_ns> <kind> <hold_ns> <value> <hosts|-> <odds|->".
+  std::string to_text() const;
+  // The inverse of to_text(). InvalidArgument for anything else.
+  static core::Result<FaultEvent> parse(std::string_view text);
+  bool operator==(const FaultEvent&) const = default;
+};
+
+// The kind named `name` (fault_name's inverse).
+std::optional<FaultKind> parse_fault_kind(std::string_view name);
+
 struct SwarmConfig {
   // Kinds this seed uses, each with its mean interval between injections.
   std::map<FaultKind, core::Duration> mean_interval;
@@ -61,8 +91,13 @@ class Nemesis {
   Nemesis(World& world, std::vector<HostId> nodes, std::vector<HostId> everyone, SwarmConfig swarm,
           core::Random random);
 
-  // Schedules injections in [start, end) and heal() at `end`.
-  void schedule(core::Instant start, core::Instant end);
+  // Draws this seed's faults in [start, end) from the swarm configuration.
+  std::vector<FaultEvent> plan(core::Instant start, core::Instant end);
+  // Schedules `events` (those before `end`) and heal() at `end`. Every host
+  // an event names must be one of this nemesis's hosts (see valid()).
+  void schedule(std::vector<FaultEvent> events, core::Instant end);
+  // True if every host `event` names is known here.
+  bool valid(const FaultEvent& event) const;
   // Repairs every fault now.
   void heal();
   // Injections so far, by fault name.
@@ -70,9 +105,10 @@ class Nemesis {
   const SwarmConfig& swarm() const { return swarm_; }
 
  private:
-  void inject(FaultKind kind);
-  void arm(FaultKind kind, core::Instant end);
+  FaultEvent draw(FaultKind kind, core::Instant at);
+  void inject(const FaultEvent& event);
   HostId pick_node();
+  HostId host(const std::string& name) const;
   std::vector<std::string> names(const std::vector<HostId>& hosts) const;
 
   World& world_;
@@ -84,6 +120,7 @@ class Nemesis {
   bool healed_ = false;
   // Disk fault settings to restore per host.
   std::map<HostId, DiskFaults> normal_disk_;
+  std::map<std::string, HostId> by_name_;
 };
 
 }  // namespace keel::sim

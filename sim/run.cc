@@ -133,7 +133,20 @@ RunResult run_simulation(const RunOptions& options) {
   for (HostId h : scenario->hosts()) world.start(h);
 
   const Instant heal_at = Instant() + options.fault_window;
-  nemesis.schedule(Instant() + Duration::millis(500), heal_at);
+  // The seed's own plan, or the one given (a replay, a shrink step).
+  if (options.fault_plan) {
+    if (options.faults) result.fault_plan = *options.fault_plan;
+  } else {
+    result.fault_plan = nemesis.plan(Instant() + Duration::millis(500), heal_at);
+  }
+  bool plan_ok = true;
+  for (const FaultEvent& e : result.fault_plan) plan_ok = plan_ok && nemesis.valid(e);
+  if (plan_ok) {
+    nemesis.schedule(result.fault_plan, heal_at);
+  } else {
+    result.violation("the fault plan names a host this run does not have");
+    nemesis.schedule({}, heal_at);
+  }
   world.run_until(heal_at, [&] { return scenario->failed(); });
   if (!scenario->failed()) {
     nemesis.heal();

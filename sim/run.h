@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,17 @@
 #include "workloads/history.h"
 
 namespace keel::sim {
+
+// The shape of a KV workload: how many clients, over how many keys, with
+// what mix and pace. Drawn per seed (swarm testing) unless given.
+struct WorkloadShape {
+  int clients = 3;
+  int keys = 3;
+  int read_percent = -1;  // -1: the workload's default
+  int cas_percent = 45;
+  int64_t think_us = 10000;
+  bool operator==(const WorkloadShape&) const = default;
+};
 
 struct RunOptions {
   uint64_t seed = 1;
@@ -45,8 +57,14 @@ struct RunOptions {
   // (1 to 2 x clients), key count, read/write mix and request rate. Off:
   // exactly `clients` clients with the workload's default shape.
   bool shape_swarm = true;
+  // The shape to use instead of drawing one or taking the defaults (a replay
+  // file, a step of --shrink). Its client count overrides `clients`.
+  std::optional<WorkloadShape> shape;
   // Each client stops after this many operations (0: no limit).
   uint64_t ops_max = 0;
+  // The faults to inject instead of the seed's own draw (a replay file, or
+  // a step of --shrink). With faults off nothing is injected either way.
+  std::optional<std::vector<FaultEvent>> fault_plan;
 };
 
 struct RunResult {
@@ -59,6 +77,10 @@ struct RunResult {
   double wall_seconds = 0;
   std::string swarm;
   std::map<std::string, uint64_t> faults;
+  // The workload's shape in this run, for scenarios that have one.
+  std::optional<WorkloadShape> shape;
+  // The faults planned for this run (injected unless the host was down).
+  std::vector<FaultEvent> fault_plan;
   std::vector<std::string> violations;
   uint64_t ops_ok = 0;
   uint64_t ops_failed = 0;
