@@ -47,6 +47,10 @@ core::Result<std::unique_ptr<RaftStorage>> RaftStorage::open(core::Disk& disk, s
                                                              core::Coverage* coverage) {
   std::unique_ptr<RaftStorage> s(new RaftStorage(disk, std::move(dir)));
   KEEL_TRY(disk.make_dirs(s->dir_));
+  // The state record replaced just before a failed directory sync is
+  // visible but not durable: a term or vote read from it must not be acted
+  // on until it is.
+  KEEL_TRY(disk.sync_dir(s->dir_));
   KEEL_TRY(s->read_state());
   storage::LogOptions log_options;
   log_options.coverage = coverage;

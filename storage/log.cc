@@ -203,6 +203,9 @@ Status Log::fail(Status status) {
 
 Status Log::recover() {
   KEEL_TRY(disk_.make_dirs(dir_));
+  // A segment created or removed just before a failed directory sync is
+  // visible but not durable: make the names durable before trusting them.
+  KEEL_TRY(disk_.sync_dir(dir_));
   KEEL_TRY_ASSIGN(std::vector<std::string> names, disk_.list(dir_));
   std::vector<std::pair<LogIndex, std::string>> found;
   bool removed_temp = false;

@@ -51,6 +51,9 @@ core::Result<std::unique_ptr<SnapshotStore>> SnapshotStore::open(core::Disk& dis
   KEEL_ASSERT(keep >= 1);
   std::unique_ptr<SnapshotStore> store(new SnapshotStore(disk, std::move(dir), keep));
   KEEL_TRY(disk.make_dirs(store->dir_));
+  // A save whose directory sync failed left its name visible but not
+  // durable: make the names durable before trusting any of them.
+  KEEL_TRY(disk.sync_dir(store->dir_));
   KEEL_TRY_ASSIGN(const std::vector<std::string> names, disk.list(store->dir_));
   for (const std::string& name : names) {
     core::LogIndex index;

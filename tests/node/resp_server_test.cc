@@ -146,7 +146,9 @@ class Cluster {
       env.sleep_for(Duration::seconds(1000000));
     });
     world_.start(node_);
-    world_.run_for(Duration::millis(1));
+    // Opening the engine syncs its directory, which takes simulated time.
+    for (int i = 0; i < 1000 && server_ == nullptr; ++i) world_.run_for(Duration::millis(1));
+    KEEL_ASSERT(server_ != nullptr);
   }
 
   // See keel::testing::run_sim_client.
