@@ -291,6 +291,7 @@ Status RaftNode::handle_ready() {
     if (applied_early > 0) KEEL_COVER(env_.trace.coverage(), "raft node: committed entries applied before the sync");
   }
   KEEL_TRY(storage_->save(rd.hard_state, rd.entries, snapshot_meta));
+  if (observer_ != nullptr) observer_->on_persisted(*raft_, storage_->log().synced_index());
   for (Message& m : rd.messages) send(std::move(m));
   for (size_t i = applied_early; i < rd.committed_entries.size(); ++i) {
     const Entry& e = rd.committed_entries[i];
@@ -305,7 +306,7 @@ Status RaftNode::handle_ready() {
     read_waiters_.erase(it);
   }
   raft_->advance();
-  if (observer_ != nullptr) observer_->on_ready_handled(*raft_);
+  if (observer_ != nullptr) observer_->on_ready_handled(*raft_, storage_->log().synced_index());
   return maybe_compact();
 }
 

@@ -69,7 +69,11 @@ struct RaftNodeOptions {
 class RaftObserver {
  public:
   virtual ~RaftObserver() = default;
-  virtual void on_ready_handled(const consensus::Raft& raft) = 0;
+  // `synced` is the last index the node's log has made durable.
+  virtual void on_ready_handled(const consensus::Raft& raft, core::LogIndex synced) = 0;
+  // Called as soon as a Ready's entries and state are saved, before its
+  // messages leave: what the node now holds durably.
+  virtual void on_persisted(const consensus::Raft& raft, core::LogIndex synced) = 0;
   // `term` is the node's current term: the entry was committed in it or
   // earlier.
   virtual void on_applied(core::NodeId node, const consensus::Entry& entry, core::Term term) = 0;

@@ -18,13 +18,74 @@ void RaftInvariants::violation(std::string what) {
   if (violations_.size() < kViolationsMax) violations_.push_back(std::move(what));
 }
 
-void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft) {
-  ++checks_;
+RaftInvariants::NodeState& RaftInvariants::state_of(core::NodeId node, uint64_t incarnation) {
   NodeState& st = nodes_[node];
   if (st.incarnation != incarnation) {
     st = NodeState();
     st.incarnation = incarnation;
   }
+  return st;
+}
+
+void RaftInvariants::note_durable(NodeState& st, const consensus::Raft& raft, uint64_t synced) {
+  const uint64_t base = raft.first_index().value() - 1;
+  synced = std::min(synced, raft.last_index().value());
+  st.durable_base = base;
+  // Find where the durable log still agrees with what was noted (log
+  // matching: agreement at an index means agreement below it), drop what
+  // follows, and note the synced entries after it.
+  uint64_t j = std::min(st.synced, synced);
+  while (j > base) {
+    auto noted = st.synced_terms.find(j);
+    auto t = raft.term_at(core::LogIndex(j));
+    if (noted == st.synced_terms.end() || (t && t->value() == noted->second)) break;
+    --j;
+  }
+  st.synced_terms.erase(st.synced_terms.upper_bound(j), st.synced_terms.end());
+  for (uint64_t i = std::max(j, base) + 1; i <= synced; ++i) {
+    if (auto t = raft.term_at(core::LogIndex(i))) st.synced_terms[i] = t->value();
+  }
+  while (st.synced_terms.size() > kDurableTermsKept) st.synced_terms.erase(st.synced_terms.begin());
+  st.synced = synced;
+}
+
+void RaftInvariants::persisted(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft,
+                               core::LogIndex synced) {
+  note_durable(state_of(node, incarnation), raft, synced.value());
+}
+
+void RaftInvariants::check_durable_quorum(core::NodeId node, const consensus::Raft& raft, uint64_t index,
+                                          uint64_t term) {
+  const std::set<core::NodeId> voters = raft.config_state().voters;
+  if (voters.empty()) return;
+  size_t holders = 0;
+  std::string who;
+  for (core::NodeId v : voters) {
+    auto it = nodes_.find(v);
+    if (it == nodes_.end()) continue;
+    const NodeState& st = it->second;
+    bool holds = index <= st.durable_base;
+    if (!holds && index <= st.synced) {
+      auto t = st.synced_terms.find(index);
+      // Below the kept window the entry is older than anything in doubt.
+      holds = t == st.synced_terms.end() || t->second == term;
+    }
+    if (holds) {
+      ++holders;
+      who += (who.empty() ? "" : ",") + v.to_string();
+    }
+  }
+  if (holders < voters.size() / 2 + 1) {
+    violation("R7 durable before counted: " + at(node, index) + " committed term " + std::to_string(term) +
+              " while only {" + who + "} of " + std::to_string(voters.size()) + " voters hold it durably");
+  }
+}
+
+void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft,
+                           core::LogIndex synced) {
+  ++checks_;
+  NodeState& st = state_of(node, incarnation);
+  note_durable(st, raft, synced.value());
   const uint64_t term = raft.term().value();
   const uint64_t commit = raft.commit_index().value();
   const uint64_t first = raft.first_index().value();
@@ -72,7 +133,10 @@ void RaftInvariants::check(core::NodeId node, uint64_t incarnation, const consen
     auto t = raft.term_at(core::LogIndex(i));
     if (!t) continue;
     auto [it, fresh] = committed_.emplace(i, t->value());
-    if (fresh) committed_in_.emplace(i, term);
+    if (fresh) {
+      committed_in_.emplace(i, term);
+      check_durable_quorum(node, raft, i, t->value());
+    }
     if (!fresh && it->second != t->value()) {
       violation("R4 committed entry changed: " + at(node, i) + " committed with term " + std::to_string(t->value()) +
                 ", earlier committed with term " + std::to_string(it->second));
@@ -132,11 +196,7 @@ void RaftInvariants::sent(const consensus::Message& msg, core::LogIndex synced, 
 
 void RaftInvariants::applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry,
                              core::Term term) {
-  NodeState& st = nodes_[node];
-  if (st.incarnation != incarnation) {
-    st = NodeState();
-    st.incarnation = incarnation;
-  }
+  NodeState& st = state_of(node, incarnation);
   const uint64_t i = entry.index.value();
   // R6: apply once, in increasing order, within an incarnation (a gap is a
   // snapshot install).

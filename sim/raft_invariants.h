@@ -19,7 +19,12 @@
 //                        and each index at most once per incarnation
 //   R7 durable before counted   a granted vote leaves only once that term
 //                        and vote are on disk; a successful append response
-//                        only for entries the log has synced
+//                        only for entries the log has synced; and an entry
+//                        is committed only once a quorum of voters hold it
+//                        durably (synced, or inside an installed snapshot):
+//                        this one watches the counting itself, so it also
+//                        catches a leader that counts stale or unsynced
+//                        acknowledgements, its own included
 // R8 is vacuous while the simulated cluster's membership is fixed (the
 // consensus/ property tests check it under membership changes).
 #pragma once
@@ -50,7 +55,12 @@ class RaftInvariants {
    public:
     NodeObserver(RaftInvariants& checker, core::NodeId node, uint64_t incarnation)
         : checker_(checker), node_(node), incarnation_(incarnation) {}
-    void on_ready_handled(const consensus::Raft& raft) override { checker_.check(node_, incarnation_, raft); }
+    void on_ready_handled(const consensus::Raft& raft, core::LogIndex synced) override {
+      checker_.check(node_, incarnation_, raft, synced);
+    }
+    void on_persisted(const consensus::Raft& raft, core::LogIndex synced) override {
+      checker_.persisted(node_, incarnation_, raft, synced);
+    }
     void on_applied(core::NodeId node, const consensus::Entry& entry, core::Term term) override {
       checker_.applied(node, incarnation_, entry, term);
     }
@@ -86,10 +96,25 @@ class RaftInvariants {
     // The log's last index (and its term) at the previous report.
     uint64_t checked_last = 0;
     uint64_t checked_last_term = 0;
+    // What the node holds durably, at its last report: everything up to
+    // `durable_base` (compacted or installed from a snapshot), and the terms
+    // of the synced entries after it, up to `synced`.
+    uint64_t durable_base = 0;
+    uint64_t synced = 0;
+    std::map<uint64_t, uint64_t> synced_terms;
   };
+  // Synced entries whose terms are kept per node: commits are checked
+  // against the tail of each durable log.
+  static constexpr uint64_t kDurableTermsKept = 4096;
 
-  void check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft);
+  void note_durable(NodeState& st, const consensus::Raft& raft, uint64_t synced);
+  // R7: a quorum of voters holds entry `index` of `term` durably.
+  void check_durable_quorum(core::NodeId node, const consensus::Raft& raft, uint64_t index, uint64_t term);
+
+  void check(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft, core::LogIndex synced);
   void applied(core::NodeId node, uint64_t incarnation, const consensus::Entry& entry, core::Term term);
+  void persisted(core::NodeId node, uint64_t incarnation, const consensus::Raft& raft, core::LogIndex synced);
+  NodeState& state_of(core::NodeId node, uint64_t incarnation);
   void sent(const consensus::Message& msg, core::LogIndex synced, const consensus::HardState& durable);
   void violation(std::string what);
 
