@@ -768,13 +768,17 @@ function drawFaults() {
 }
 
 function drawLeaders() {
+  // Leaderships are in time order; a label that would overlap the previous
+  // one on its lane is left out (the tooltip still has it).
+  var labelEnd = {};
   leaderships.forEach(function (l) {
     if (!visibleLane(l.lane)) return;
     var y = laneY(l.lane);
     var r = span(l.begin, l.end);
     if (r) {
-      ctx.fillStyle = 'rgba(26,86,176,0.55)';
-      ctx.fillRect(r[0], y + LANE_H - 3, r[1], 2);
+      // Above the disk-fault strip at the lane's bottom.
+      ctx.fillStyle = 'rgba(26,86,176,0.6)';
+      ctx.fillRect(r[0], y + LANE_H - 10, r[1], 2);
     }
     var px = x(l.begin);
     if (px < -30 || px > width + 5) return;
@@ -783,7 +787,10 @@ function drawLeaders() {
     ctx.moveTo(px, y + 14); ctx.lineTo(px - 5, y + 22); ctx.lineTo(px, y + 30); ctx.lineTo(px + 5, y + 22); ctx.closePath();
     ctx.fill();
     ctx.font = 'bold 10px system-ui, sans-serif';
-    ctx.fillText('L t' + l.term, px + 7, y + 22);
+    var label = 'L t' + l.term;
+    if (labelEnd[l.lane] !== undefined && px + 7 < labelEnd[l.lane] + 3) return;
+    ctx.fillText(label, px + 7, y + 22);
+    labelEnd[l.lane] = px + 7 + ctx.measureText(label).width;
   });
 }
 
@@ -801,6 +808,34 @@ function visibleMessages(fn) {
     if (m[3] < view.t0 || !visibleLane(m[0]) || !visibleLane(m[1])) continue;
     fn(m);
   }
+}
+
+// Beyond this many arrows per pixel of width, single arrows blur into a
+// smear: traffic is drawn per lane as a histogram of messages sent instead.
+var TRAFFIC_DENSITY = 4;
+function trafficMode(count) { return count / plotWidth() > TRAFFIC_DENSITY; }
+
+function drawTraffic() {
+  var binPx = 2, bins = Math.ceil(width / binPx);
+  var sent = lanes.map(function () { return new Float64Array(bins); });
+  visibleMessages(function (m) {
+    var b = Math.floor(x(m[2]) / binPx);
+    if (b >= 0 && b < bins) sent[m[0]][b]++;
+  });
+  var max = 1;
+  sent.forEach(function (a) { for (var b = 0; b < bins; b++) if (a[b] > max) max = a[b]; });
+  lanes.forEach(function (l, i) {
+    if (!l.visible) return;
+    var mid = laneMid(i), half = (LANE_H - 12) / 2;
+    ctx.fillStyle = l.role === 'node' ? '#3b5bdb' : '#0b7285';
+    ctx.globalAlpha = 0.35;
+    for (var b = 0; b < bins; b++) {
+      if (sent[i][b] === 0) continue;
+      var h = Math.max(1, Math.sqrt(sent[i][b] / max) * half);
+      ctx.fillRect(b * binPx, mid - h, binPx, 2 * h);
+    }
+  });
+  ctx.globalAlpha = 1;
 }
 
 function countMessages() {
@@ -933,15 +968,25 @@ function draw() {
   drawn.messages = show.messages ? countMessages() : 0;
   drawLanes();
   drawAxis();
-  if (show.messages) drawMessages(false, drawn.messages);
+  if (show.messages) {
+    if (trafficMode(drawn.messages)) drawTraffic(); else drawMessages(false, drawn.messages);
+  }
   drawStates();
   if (show.faults) drawFaults();
   if (show.leaders) drawLeaders();
   if (show.messages) drawMessages(true, drawn.messages);
   if (show.operations) drawOps();
   drawMarkers();
+  showRange(drawn.messages);
+}
+
+// The view's range and, if messages are shown, how many arrows are in it
+// (counted here unless `count` is given).
+function showRange(count) {
+  if (show.messages && count === undefined) count = countMessages();
   rangeText.textContent = 'view ' + fmt(view.t0) + ' \u2013 ' + fmt(view.t1) + ' (' + fmtSpan(view.t1 - view.t0) + ')' +
-      (show.messages ? ', ' + drawn.messages + ' arrows' : '');
+      (!show.messages ? '' : ', ' + count.toLocaleString('en') + ' messages' +
+                             (trafficMode(count) ? ' as traffic per lane (zoom in for arrows)' : ' as arrows'));
 }
 
 // The view is kept in the address (#view=<from s>-<to s>), so a zoomed-in
@@ -964,10 +1009,21 @@ function loadView() {
 }
 
 var pending = false;
+// Draws at the next frame. The controls' state (the view range) shows at
+// once; a timer stands in for a frame that does not come (a throttled tab,
+// a headless browser on virtual time).
 function redraw() {
+  showRange();
   if (pending) return;
   pending = true;
-  window.requestAnimationFrame(function () { pending = false; draw(); saveView(); });
+  var run = function () {
+    if (!pending) return;
+    pending = false;
+    draw();
+    saveView();
+  };
+  window.requestAnimationFrame(run);
+  window.setTimeout(run, 100);
 }
 
 // ---- interaction ----------------------------------------------------------
@@ -1090,7 +1146,8 @@ function hitTest(px, py) {
       });
     }
   }
-  if (show.messages && lines.length < 3) {
+  // In the traffic view no single arrow can be pointed at.
+  if (show.messages && lines.length < 3 && !trafficMode(drawn.messages)) {
     var best = null, bestD = 4;
     visibleMessages(function (m) {
       var d = segmentDistance(px, py, x(m[2]), laneMid(m[0]), x(m[3]), laneMid(m[1]));

@@ -153,13 +153,14 @@ TEST_CASE("timeline page: Chromium renders a failing seed's page with its violat
   CHECK(dom.find("data-error") == std::string::npos);
   CHECK(element_text(dom, "<div id=\"script-error\"").empty());
   // Elements only the script creates: a label and a filter box per lane.
-  for (const char* host : {"n1", "n2", "n3", "c1", "c2", "c3"}) {
+  for (const char* host : {"n1", "n2", "n3", "c1", "checker"}) {
     INFO("lane " << host);
     CHECK(dom.find("id=\"lane-" + std::string(host) + "\"") != std::string::npos);
     CHECK(dom.find("<span class=\"name\">" + std::string(host) + "</span>") != std::string::npos);
     CHECK(dom.find("class=\"lane-toggle\" data-lane=\"" + std::string(host) + "\"") != std::string::npos);
   }
   CHECK(dom.find("id=\"view-range\">view ") != std::string::npos);
+  CHECK(dom.find(" messages as ") != std::string::npos);
   // The violations, the first one reachable as #violation.
   CHECK(dom.find("id=\"violations\"") != std::string::npos);
   CHECK(dom.find("id=\"violation\"") != std::string::npos);
@@ -197,10 +198,10 @@ TEST_CASE("timeline page: zoom, filters and tooltips respond in Chromium", "[cmd
   INFO("view before: " << attribute(dom, "data-before") << "\nview after: " << attribute(dom, "data-after"));
   CHECK(attribute(dom, "data-tooltip").rfind("t = ", 0) == 0);
   // Zoomed in: a narrower view; messages hidden: no arrow count.
-  CHECK(attribute(dom, "data-before").find("arrows") != std::string::npos);
+  CHECK(attribute(dom, "data-before").find(" messages as ") != std::string::npos);
   CHECK(attribute(dom, "data-after").rfind("view ", 0) == 0);
   CHECK(attribute(dom, "data-after") != attribute(dom, "data-before"));
-  CHECK(attribute(dom, "data-after").find("arrows") == std::string::npos);
+  CHECK(attribute(dom, "data-after").find(" messages") == std::string::npos);
   CHECK(attribute(dom, "data-n1hidden") == "yes");
 }
 
@@ -244,7 +245,7 @@ TEST_CASE("timeline page: keel-sim --timeline writes the page", "[cmd][slow]") {
   const std::string page = artifact_dir() + "/cli.html";
   std::filesystem::remove(page);
   output_of(keel_sim + " --seed 3 --workload register --fault-seconds 3 --timeline " + page, &code);
-  CHECK(code == 0);
+  CHECK((code == 0 || code == 1));  // the run's verdict; 2 or a signal is a broken command
   const std::string text = read_file(page);
   CHECK(text.rfind("<!DOCTYPE html>", 0) == 0);
   CHECK(text.find("id=\"timeline-data\"") != std::string::npos);
