@@ -3,6 +3,7 @@
 // (sim/raft_invariants.h) and, at the end, linearizability of the client
 // history, durability of acknowledged writes, and convergence of the
 // replicas' state digests.
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -44,6 +45,8 @@ class KvScenario : public Scenario {
     raft.tick_interval = Duration::millis(10);
     raft.raft.election_timeout_ticks = 10;
     raft.snapshot_entries = 500;
+    knobs_ = "default";
+    if (options.knob_swarm) draw_knobs(world, raft);
     if (options.bug == "commit-without-quorum") raft.raft.test_bug_commit_without_quorum = true;
     else if (options.bug == "vote-without-log-check") raft.raft.test_bug_vote_without_log_check = true;
     else if (options.bug == "commit-previous-term") raft.raft.test_bug_commit_previous_term = true;
@@ -98,7 +101,8 @@ class KvScenario : public Scenario {
     }
     clients_running_ = clients_;
     shape_ = "clients=" + std::to_string(clients_) + ",keys=" + std::to_string(client_config_.keys) +
-             ",think=" + client_config_.think_time_max.to_string();
+             ",think=" + client_config_.think_time_max.to_string() +
+             ",wander=" + std::to_string(client_config_.wander_percent) + "%";
     if (workload_ != workloads::KvWorkload::kUniqueWrites) {
       shape_ += ",reads=" + std::to_string(client_config_.read_percent < 0 ? -1 : client_config_.read_percent) + "%";
     }
@@ -128,7 +132,7 @@ class KvScenario : public Scenario {
 
   void report(World& world, RunResult& result) override {
     (void)world;
-    result.swarm += " shape:" + shape_;
+    result.swarm += " shape:" + shape_ + " knobs:" + knobs_;
     result.shape = shape();
     for (auto& v : violations_) result.violation(v);
     for (auto& v : invariants_.violations()) result.violation(v);
@@ -168,7 +172,33 @@ class KvScenario : public Scenario {
     shape.cas_percent = static_cast<int>(random.uniform(0, 80));
     constexpr int64_t kThinkMs[] = {1, 5, 10, 50};
     shape.think_us = kThinkMs[random.uniform(0, 3)] * 1000;
+    constexpr int kWander[] = {0, 30, 100};
+    shape.wander_percent = kWander[random.uniform(0, 2)];
     use_shape(shape);
+  }
+
+  // Swarm testing of the protocol's knobs (FoundationDB's randomized
+  // knobs): one-entry appends and a one-message pipeline make divergent
+  // tails outlive more leader changes; short and long timeouts change who
+  // notices what first; frequent snapshots send more installs; a third of
+  // the seeds serve reads under the leader lease.
+  void draw_knobs(World& world, node::RaftNodeOptions& raft) {
+    core::Random random = world.random().fork("knobs");
+    constexpr size_t kAppendEntries[] = {1, 4, 64, 256};
+    constexpr size_t kInflight[] = {1, 4, 64};
+    constexpr uint64_t kElectionTicks[] = {6, 10, 20};
+    constexpr uint64_t kSnapshotEntries[] = {50, 200, 500, 5000};
+    raft.raft.append_entries_max = kAppendEntries[random.uniform(0, 3)];
+    raft.raft.inflight_max = kInflight[random.uniform(0, 2)];
+    raft.raft.election_timeout_ticks = kElectionTicks[random.uniform(0, 2)];
+    raft.raft.heartbeat_interval_ticks = random.uniform(1, 2);
+    raft.snapshot_entries = kSnapshotEntries[random.uniform(0, 3)];
+    raft.raft.lease_reads = random.chance(1.0 / 3);
+    knobs_ = "append=" + std::to_string(raft.raft.append_entries_max) +
+             ",inflight=" + std::to_string(raft.raft.inflight_max) +
+             ",election=" + std::to_string(raft.raft.election_timeout_ticks) +
+             ",heartbeat=" + std::to_string(raft.raft.heartbeat_interval_ticks) +
+             ",snapshot=" + std::to_string(raft.snapshot_entries) + (raft.raft.lease_reads ? ",lease" : "");
   }
 
   void use_shape(const WorkloadShape& shape) {
@@ -177,6 +207,7 @@ class KvScenario : public Scenario {
     client_config_.read_percent = shape.read_percent;
     client_config_.cas_percent = shape.cas_percent;
     client_config_.think_time_max = Duration::micros(shape.think_us);
+    client_config_.wander_percent = shape.wander_percent;
   }
 
   WorkloadShape shape() const {
@@ -186,11 +217,16 @@ class KvScenario : public Scenario {
     shape.read_percent = client_config_.read_percent;
     shape.cas_percent = client_config_.cas_percent;
     shape.think_us = client_config_.think_time_max.ns() / 1000;
+    shape.wander_percent = client_config_.wander_percent;
     return shape;
   }
 
   void client(core::Env& env, int c) {
-    workloads::RespClient client(env, client_addresses_);
+    // Each client starts at its own home node, so that clients sit on both
+    // sides of a partition.
+    std::vector<core::Address> addresses = client_addresses_;
+    std::rotate(addresses.begin(), addresses.begin() + (c - 1) % static_cast<int>(addresses.size()), addresses.end());
+    workloads::RespClient client(env, addresses);
     workloads::KvClientConfig config = client_config_;
     config.first_client_id = static_cast<uint32_t>(c);
     workloads::run_kv_client(env, client, history_, config, [this] { return world_->now(); },
@@ -280,6 +316,7 @@ class KvScenario : public Scenario {
   std::vector<std::string> convergence_violations_;
   int clients_ = 0;
   std::string shape_;
+  std::string knobs_;
   int clients_running_ = 0;
   bool plant_unrestartable_ = false;
   bool healed_ = false;

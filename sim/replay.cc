@@ -64,6 +64,7 @@ std::string write_replay(const Replay& replay) {
   out += "read_percent " + std::to_string(shape.read_percent) + "\n";
   out += "cas_percent " + std::to_string(shape.cas_percent) + "\n";
   out += "think_us " + std::to_string(shape.think_us) + "\n";
+  out += "wander_percent " + std::to_string(shape.wander_percent) + "\n";
   out += "ops_max " + std::to_string(o.ops_max) + "\n";
   out += "fault_ns " + std::to_string(o.fault_window.ns()) + "\n";
   out += "liveness_ns " + std::to_string(o.liveness_window.ns()) + "\n";
@@ -129,9 +130,10 @@ core::Result<Replay> parse_replay(const std::string& text) {
     } else if (key == "nodes" || key == "clients" || key == "keys") {
       if (!parse_u64(value, &u) || u < 1 || u > 64) return bad("out of range");
       (key == "nodes" ? r.options.nodes : key == "clients" ? shape.clients : shape.keys) = static_cast<int>(u);
-    } else if (key == "read_percent" || key == "cas_percent") {
+    } else if (key == "read_percent" || key == "cas_percent" || key == "wander_percent") {
       if (!parse_i64(value, &i) || i < -1 || i > 100) return bad("out of range");
-      (key == "read_percent" ? shape.read_percent : shape.cas_percent) = static_cast<int>(i);
+      (key == "read_percent" ? shape.read_percent : key == "cas_percent" ? shape.cas_percent : shape.wander_percent) =
+          static_cast<int>(i);
     } else if (key == "think_us") {
       if (!parse_i64(value, &i) || i < 0) return bad("out of range");
       shape.think_us = i;

@@ -35,6 +35,7 @@ struct WorkloadShape {
   int read_percent = -1;  // -1: the workload's default
   int cas_percent = 45;
   int64_t think_us = 10000;
+  int wander_percent = 0;
   bool operator==(const WorkloadShape&) const = default;
 };
 
@@ -60,6 +61,9 @@ struct RunOptions {
   // The shape to use instead of drawing one or taking the defaults (a replay
   // file, a step of --shrink). Its client count overrides `clients`.
   std::optional<WorkloadShape> shape;
+  // Swarm testing of protocol knobs (batch sizes, pipeline depth, timeouts,
+  // snapshot cadence, lease reads), drawn per seed.
+  bool knob_swarm = true;
   // Each client stops after this many operations (0: no limit).
   uint64_t ops_max = 0;
   // The faults to inject instead of the seed's own draw (a replay file, or

@@ -113,6 +113,10 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
         break;
       }
     }
+    if (fate != Fate::kOk && config.wander_percent > 0 &&
+        env.random.uniform(0, 99) < static_cast<uint64_t>(config.wander_percent)) {
+      client.move_on();
+    }
     if (fate == Fate::kFail) {
       history.fail(op, history_now());
       env.sleep_for(core::Duration::millis(static_cast<int64_t>(env.random.uniform(5, 50))));

@@ -44,6 +44,11 @@ struct KvClientConfig {
   // Stop after this many operations (0: only when `stop()` says so); lets a
   // shrunk run issue fewer operations.
   uint64_t ops_max = 0;
+  // After a failed or unknown outcome, move on to the next node with this
+  // probability (percent), instead of staying with the node until it
+  // redirects or refuses the connection. Clients that stay keep talking to
+  // a deposed leader; clients that move find the new one.
+  int wander_percent = 0;
 };
 
 // Runs one client until `stop()` is true. `history_now` is the one clock of

@@ -24,6 +24,11 @@ void RespClient::disconnect() {
   parser_.reset();
 }
 
+void RespClient::move_on() {
+  disconnect();
+  target_ = (target_ + 1) % nodes_.size();
+}
+
 core::Status RespClient::ensure_connected() {
   if (stream_) return core::Status::ok();
   auto s = env_.net.connect(nodes_[target_], options_.connect_timeout);

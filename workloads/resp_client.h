@@ -43,6 +43,9 @@ class RespClient {
 
   // Drops the connection (the next call reconnects).
   void disconnect();
+  // Drops the connection and makes the next node in the list the target, as
+  // a client that gave up on a node does.
+  void move_on();
   // The node the next call goes to.
   const core::Address& target() const { return nodes_[target_]; }
 
