@@ -531,7 +531,12 @@ int main(int argc, char** argv) {
   app.add_flag("--require-cover", require_cover, "in a sweep, fail if a required coverage mark is never hit");
   bool list_workloads = false;
   app.add_flag("--list-workloads", list_workloads, "print the workload names, one per line");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (list_workloads) {
     for (auto& w : keel::sim::workload_names()) std::printf("%s\n", w.c_str());
     return 0;
@@ -560,6 +565,10 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGABRT, on_abort);
 
+  if (!options.timeline_path.empty() && !seeds_text.empty()) {
+    std::fprintf(stderr, "keel-sim: --timeline draws one run: use it with --seed, not --seeds\n");
+    return 2;
+  }
   if (do_shrink) {
     if (!seeds_text.empty()) {
       std::fprintf(stderr, "keel-sim: --shrink takes one --seed, not --seeds\n");
