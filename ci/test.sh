@@ -31,6 +31,9 @@ cmake --build build -j "$JOBS"
 step "tests"
 (cd build && ctest -j "$JOBS" --output-on-failure --timeout 900)
 
+step "mutants: every patch in tests/mutants/ still applies and compiles"
+bash ci/mutants.sh --check --jobs "$JOBS" --work "$ROOT/build-mutants"
+
 step "simulation: $SEEDS seeds of each workload, and the determinism check"
 for w in $(build/cmd/keel-sim --list-workloads); do
   build/cmd/keel-sim --workload "$w" --seeds "1..$SEEDS" --jobs "$JOBS" --seed-timeout 120 --require-cover

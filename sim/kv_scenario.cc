@@ -246,6 +246,7 @@ class KvScenario : public Scenario {
     auto state = workloads::read_final_state(env, client, client_config_, [&] { return env.now() >= give_up; });
     if (!state.is_ok()) {
       violations_.push_back("liveness: final reads failed: " + state.status().to_string());
+      check_nodes_serving();
       checked_ = true;
       return;
     }
@@ -285,6 +286,12 @@ class KvScenario : public Scenario {
     }
     const auto result = workloads::check_convergence("raft", digests);
     if (result.verdict == workloads::Verdict::kFail) convergence_violations_.push_back("C3 convergence: " + result.report);
+    check_nodes_serving();
+  }
+
+  // C5: every node serves again after the heal; a node that cannot restart
+  // from its own disk names its error.
+  void check_nodes_serving() {
     for (size_t i = 1; i <= nodes_.size(); ++i) {
       if (running_.count(static_cast<int>(i)) != 0) continue;
       auto error = last_error_.find(static_cast<int>(i));
