@@ -10,6 +10,21 @@ namespace keel::workloads {
 
 namespace {
 
+// Decimal text of a 128-bit sum: the bounds of a counter whose increments
+// lie near the int64 limits need not fit in int64.
+std::string int128_string(__int128 v) {
+  if (v == 0) return "0";
+  const bool negative = v < 0;
+  std::string digits;
+  while (v != 0) {
+    const int digit = static_cast<int>(v % 10);
+    digits.push_back(static_cast<char>('0' + (negative ? -digit : digit)));
+    v /= 10;
+  }
+  if (negative) digits.push_back('-');
+  return {digits.rbegin(), digits.rend()};
+}
+
 bool is_acknowledged_write(const Operation& op) {
   if (op.outcome != Outcome::kOk) return false;
   return op.kind == OpKind::kWrite || (op.kind == OpKind::kCas && op.cas_applied);
@@ -129,10 +144,9 @@ void check_counter(std::string_view key, const std::vector<const Operation*>& op
   }
   if (value < low || value > high) {
     check.fail("key " + quote_bytes(key) + ": final counter " + std::to_string(value) +
-               " outside [" + std::to_string(static_cast<int64_t>(low)) + ", " +
-               std::to_string(static_cast<int64_t>(high)) + "] allowed by " +
+               " outside [" + int128_string(low) + ", " + int128_string(high) + "] allowed by " +
                std::to_string(check.acknowledged) + " acknowledged increments summing to " +
-               std::to_string(static_cast<int64_t>(acked_sum)) + " and the indeterminate ones");
+               int128_string(acked_sum) + " and the indeterminate ones");
   }
 }
 
@@ -140,15 +154,42 @@ void check_appends(std::string_view key, const std::vector<const Operation*>& op
                    const std::vector<std::string>& final_elements, const DurabilityOptions& options,
                    KeyCheck& check) {
   std::map<std::string_view, size_t> present;
-  for (const std::string& e : final_elements) ++present[e];
+  // Where each element ends in the final value, terminator included (an
+  // element stored twice has two ends). Sums of sizes of a value that was
+  // read whole into memory cannot overflow.
+  std::map<std::string_view, std::vector<uint64_t>> ends;
+  uint64_t offset = 0;
+  for (const std::string& e : final_elements) {
+    ++present[e];
+    offset += e.size() + options.element_terminator_bytes;
+    ends[e].push_back(offset);
+  }
   std::set<std::string_view> possible;
   std::vector<std::string> lost;
+  std::vector<std::string> misplaced;
   for (const Operation* op : ops) {
     if (op->kind != OpKind::kAppend) continue;
     if (op->outcome != Outcome::kFail) possible.insert(op->value);
     if (op->outcome != Outcome::kOk) continue;
     ++check.acknowledged;
-    if (!present.contains(op->value)) lost.push_back(describe(*op));
+    auto it = ends.find(op->value);
+    if (it == ends.end()) {
+      lost.push_back(describe(*op));
+      continue;
+    }
+    if (!op->append_length) continue;
+    const int64_t length = *op->append_length;
+    const std::vector<uint64_t>& at = it->second;
+    if (length >= 0 && std::find(at.begin(), at.end(), static_cast<uint64_t>(length)) != at.end()) {
+      continue;
+    }
+    std::string where;
+    for (size_t i = 0; i < at.size(); ++i) {
+      where += (i == 0 ? "" : " and ") + std::to_string(at[i]);
+    }
+    misplaced.push_back("append of " + quote_bytes(op->value) + " returned length " +
+                        std::to_string(length) + " but its element ends at " + where +
+                        " in the final value: " + describe(*op));
   }
   if (!lost.empty()) {
     std::string p = "key " + quote_bytes(key) + ": " + std::to_string(lost.size()) +
@@ -157,6 +198,16 @@ void check_appends(std::string_view key, const std::vector<const Operation*>& op
     for (size_t i = 0; i < lost.size() && i < kDurabilityViolationsShownMax; ++i) {
       p += "\n    " + lost[i];
     }
+    check.fail(std::move(p));
+  }
+  if (!misplaced.empty()) {
+    std::string p = "key " + quote_bytes(key) + ": " + std::to_string(misplaced.size()) +
+                    " acknowledged appends returned a length other than where their element "
+                    "ends in the final value of " + std::to_string(offset) + " bytes:";
+    for (size_t i = 0; i < misplaced.size() && i < kDurabilityViolationsShownMax; ++i) {
+      p += "\n    " + misplaced[i];
+    }
+    if (misplaced.size() > kDurabilityViolationsShownMax) p += "\n    ...";
     check.fail(std::move(p));
   }
   std::vector<std::string> phantoms;

@@ -27,6 +27,16 @@
 //   every element in the final set must come from an append that may have
 //   happened (else: phantom — also flags appends recorded as kFail that took
 //   effect anyway); an element may appear once unless allow_duplicates.
+//   An acknowledged append that recorded APPEND's reply (the value's length
+//   right after it) must find its element ending exactly there in the final
+//   value: the final value is the elements in their stored order, each
+//   followed by DurabilityOptions::element_terminator_bytes bytes (the
+//   workload appends element + ","), so element i ends at the sum of the
+//   sizes of elements 0..i plus (i + 1) terminators. Appends are never
+//   undone, so an element's end offset is fixed the moment it is applied; a
+//   different one means the reply lied (or something before the element
+//   changed). Appends with an unknown outcome have no reply and are not
+//   checked; an element that is missing is reported as lost, not again here.
 //
 // A key with operations but no final read gives kUnknown when it has
 // something to lose (an acknowledged or possibly-applied write), because it
@@ -52,11 +62,16 @@ struct DurabilityOptions {
   // Unique-append keys only: accept an element appearing more than once (a
   // workload whose clients retry appends with the same element).
   bool allow_duplicates = false;
+  // Unique-append keys only: the bytes stored after each element (1 for the
+  // ',' of "element,"), used to locate where each element ends in the final
+  // value and compare it with the length its APPEND returned.
+  size_t element_terminator_bytes = 1;
 };
 
 // The state read after heal. Register and counter keys: `values` (nullopt =
-// nil). Append keys: `elements`, the decoded set (a workload encodes its set
-// as it likes; see split_elements).
+// nil). Append keys: `elements`, the decoded set in the order the elements
+// are stored in the value (a workload encodes its set as it likes, each
+// element followed by element_terminator_bytes bytes; see split_elements).
 struct FinalState {
   std::map<std::string, std::optional<std::string>> values;
   std::map<std::string, std::vector<std::string>> elements;

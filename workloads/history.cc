@@ -92,8 +92,10 @@ std::string describe(const Operation& op) {
       case OpKind::kRead: s += " -> " + (op.read_value ? quote_bytes(*op.read_value) : "nil"); break;
       case OpKind::kCas: s += op.cas_applied ? " applied" : " not-applied"; break;
       case OpKind::kIncr: s += " -> " + std::to_string(op.incr_result); break;
-      case OpKind::kWrite:
-      case OpKind::kAppend: break;
+      case OpKind::kAppend:
+        if (op.append_length) s += " -> length " + std::to_string(*op.append_length);
+        break;
+      case OpKind::kWrite: break;
     }
   }
   return s;
@@ -177,9 +179,10 @@ void History::complete_incr(OpId id, core::Instant now, int64_t new_value) {
   op.outcome = Outcome::kOk;
 }
 
-void History::complete_append(OpId id, core::Instant now) {
+void History::complete_append(OpId id, core::Instant now, std::optional<int64_t> new_length) {
   Operation& op = pending(id, now);
   KEEL_ASSERT(op.kind == OpKind::kAppend);
+  op.append_length = new_length;
   op.outcome = Outcome::kOk;
 }
 
@@ -277,8 +280,10 @@ std::string History::to_jsonl() const {
           break;
         case OpKind::kCas: out += op.cas_applied ? ",\"applied\":true" : ",\"applied\":false"; break;
         case OpKind::kIncr: out += ",\"output\":" + std::to_string(op.incr_result); break;
-        case OpKind::kWrite:
-        case OpKind::kAppend: break;
+        case OpKind::kAppend:
+          if (op.append_length) out += ",\"output\":" + std::to_string(*op.append_length);
+          break;
+        case OpKind::kWrite: break;
       }
     }
     out += "}\n";

@@ -48,7 +48,8 @@ enum class OpKind : uint8_t {
   kWrite,   // SET key value                -> OK
   kCas,     // SET key value IFEQ expected  -> applied (OK) or not applied (nil)
   kIncr,    // INCRBY key delta             -> new value
-  kAppend,  // append a unique element to a per-key set (durability workload)
+  kAppend,  // APPEND key element           -> new length (a unique element of a
+            //                                  per-key set; durability workload)
 };
 
 enum class Outcome : uint8_t { kPending, kOk, kFail, kIndeterminate };
@@ -75,10 +76,14 @@ struct Operation {
 
   // Outputs, meaningful only when outcome == kOk. `read_value`: what a read
   // returned (nullopt = nil, the key did not exist). `cas_applied`: whether a
-  // cas swapped. `incr_result`: the value an incr returned.
+  // cas swapped. `incr_result`: the value an incr returned. `append_length`:
+  // the length of the value right after an append, as APPEND returned it
+  // (nullopt when the client did not record it: the durability checker then
+  // checks only that the element survives).
   std::optional<std::string> read_value;
   bool cas_applied = false;
   int64_t incr_result = 0;
+  std::optional<int64_t> append_length;
 
   core::Instant invoke_time;
   // When the client learned the outcome (or gave up, for kIndeterminate).
@@ -123,7 +128,10 @@ class History {
   void complete_write(OpId id, core::Instant now);
   void complete_cas(OpId id, core::Instant now, bool applied);
   void complete_incr(OpId id, core::Instant now, int64_t new_value);
-  void complete_append(OpId id, core::Instant now);
+  // `new_length`: what APPEND returned (the value's length after it), or
+  // nullopt when the caller does not know it.
+  void complete_append(OpId id, core::Instant now,
+                       std::optional<int64_t> new_length = std::nullopt);
   // Any kind: the operation definitely did not take effect.
   void fail(OpId id, core::Instant now);
   // Any kind: the outcome is unknown. `now` is when the client gave up; it is

@@ -29,6 +29,27 @@ std::vector<std::string> kv_keys(const KvClientConfig& config) {
   return keys;
 }
 
+std::string register_write_value(core::Random& random, const std::optional<std::string>& last_seen,
+                                 const std::string& tag, int extend_percent) {
+  if (extend_percent <= 0) return tag;
+  const bool extend = random.uniform(0, 99) < static_cast<uint64_t>(extend_percent);
+  if (!extend || !last_seen || last_seen->size() + 1 + tag.size() > kRegisterValueBytesMax) {
+    return tag;
+  }
+  return *last_seen + "." + tag;
+}
+
+int64_t counter_delta(core::Random& random, int large_percent) {
+  if (large_percent <= 0 || random.uniform(0, 99) >= static_cast<uint64_t>(large_percent)) {
+    return static_cast<int64_t>(random.uniform(1, 5));
+  }
+  if (random.uniform(0, 1) == 0) {
+    return INT64_MAX - static_cast<int64_t>(random.uniform(0, kLargeDeltaSlackMax));
+  }
+  return INT64_MIN +
+         static_cast<int64_t>(random.uniform(kLargeDeltaSlackMax + 2, 2 * kLargeDeltaSlackMax + 2));
+}
+
 namespace {
 
 enum class Fate { kOk, kFail, kUnknown };
@@ -72,8 +93,12 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
           }
         } else if (dice < static_cast<uint64_t>(read_percent + (100 - read_percent) * (100 - config.cas_percent) / 100) ||
                    last_seen.count(key) == 0) {
-          op = history.invoke_write(id, key, tag, history_now());
-          reply = client.call({"SET", key, tag});
+          auto seen = last_seen.find(key);
+          const std::optional<std::string> seen_value =
+              seen == last_seen.end() ? std::nullopt : std::optional<std::string>(seen->second);
+          const std::string value = register_write_value(env.random, seen_value, tag, config.extend_percent);
+          op = history.invoke_write(id, key, value, history_now());
+          reply = client.call({"SET", key, value});
           fate = fate_of(reply);
           if (fate == Fate::kOk) history.complete_write(op, history_now());
         } else {
@@ -96,7 +121,7 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
             history.complete_read(op, history_now(), v);
           }
         } else {
-          const int64_t delta = static_cast<int64_t>(env.random.uniform(1, 5));
+          const int64_t delta = counter_delta(env.random, config.large_delta_percent);
           op = history.invoke_incr(id, key, delta, history_now());
           reply = client.call({"INCRBY", key, std::to_string(delta)});
           fate = fate_of(reply);
@@ -109,7 +134,10 @@ void run_kv_client(core::Env& env, RespClient& client, History& history, const K
         op = history.invoke_append(id, key, tag, history_now());
         reply = client.call({"APPEND", key, tag + ","});
         fate = fate_of(reply);
-        if (fate == Fate::kOk) history.complete_append(op, history_now());
+        // APPEND answers with the value's new length; anything else is a
+        // reply the client cannot interpret.
+        if (fate == Fate::kOk && reply->type != Type::kInteger) fate = Fate::kUnknown;
+        if (fate == Fate::kOk) history.complete_append(op, history_now(), reply->integer);
         break;
       }
     }

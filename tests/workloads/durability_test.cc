@@ -142,3 +142,79 @@ TEST_CASE("durability: split_elements decodes separator-terminated lists", "[wor
   REQUIRE(split_elements("a,b", ',') == std::vector<std::string>{"a", "b"});
   REQUIRE(split_elements("", ',').empty());
 }
+
+TEST_CASE("durability: an append's element ends where its returned length says",
+          "[workloads][unit]") {
+  // The stored value is "e1,e3,e2,e4,": e1 ends at 3, e3 (whose outcome its
+  // client never learned) at 6, e2 at 9, e4 at 12.
+  History h;
+  append(h, 1, "s", "e1", 0, 1, 3);
+  OpId u = h.invoke_append(ClientId(3), "s", "e3", ms(1));
+  h.indeterminate(u, ms(4));
+  append(h, 2, "s", "e2", 2, 3, 9);
+  append(h, 1, "s", "e4", 5, 6);  // no length recorded: presence only
+  DurabilityResult ok = check_durability(h, final_set("s", {"e1", "e3", "e2", "e4"}));
+  INFO(ok.summary());
+  REQUIRE(ok.verdict == Verdict::kPass);
+  REQUIRE(ok.acknowledged_writes == 3);
+
+  // The terminator size is the workload's encoding: with two bytes per
+  // element ("e1\r\n") the same lengths no longer fit.
+  DurabilityOptions crlf;
+  crlf.element_terminator_bytes = 2;
+  REQUIRE(check_durability(h, final_set("s", {"e1", "e3", "e2", "e4"}), crlf).verdict ==
+          Verdict::kFail);
+
+  // A lost element is reported once, as lost; the others still check out.
+  DurabilityResult lost = check_durability(h, final_set("s", {"e1", "e3", "e4"}));
+  INFO(lost.summary());
+  REQUIRE(lost.verdict == Verdict::kFail);
+  REQUIRE(lost.problems.size() == 1);
+  REQUIRE(lost.problems[0].find("missing") != std::string::npos);
+
+  // A key the final read could not reach is unknown, whatever the lengths.
+  REQUIRE(check_durability(h, FinalState()).verdict == Verdict::kUnknown);
+}
+
+TEST_CASE("durability: an append that returned the wrong length fails", "[workloads][unit]") {
+  // A store that answers APPEND with the length before the append: every
+  // element is present, but e2 claims to end at 3, where e1 ends.
+  History h;
+  append(h, 1, "s", "e1", 0, 1, 0);
+  append(h, 2, "s", "e2", 2, 3, 3);
+  DurabilityResult result = check_durability(h, final_set("s", {"e1", "e2"}));
+  INFO(result.summary());
+  REQUIRE(result.verdict == Verdict::kFail);
+  REQUIRE(result.problems.size() == 1);
+  REQUIRE(result.problems[0].find("append of \"e1\" returned length 0 but its element ends at 3 "
+                                  "in the final value") != std::string::npos);
+  REQUIRE(result.problems[0].find("append of \"e2\" returned length 3 but its element ends at 6 "
+                                  "in the final value") != std::string::npos);
+
+  // Elements stored twice (a retrying workload) may end at either place.
+  DurabilityOptions lenient;
+  lenient.allow_duplicates = true;
+  History retried;
+  append(retried, 1, "s", "e1", 0, 1, 6);
+  append(retried, 2, "s", "e2", 0, 1, 3);
+  REQUIRE(check_durability(retried, final_set("s", {"e2", "e1", "e1"}), lenient).verdict ==
+          Verdict::kPass);
+  DurabilityResult far = check_durability(retried, final_set("s", {"e2", "e1", "e2", "e1"}), lenient);
+  INFO(far.summary());
+  REQUIRE(far.verdict == Verdict::kPass);
+  append(retried, 1, "s", "e3", 2, 3, 4);
+  DurabilityResult wrong = check_durability(retried, final_set("s", {"e2", "e1", "e3", "e3"}), lenient);
+  REQUIRE(wrong.verdict == Verdict::kFail);
+  REQUIRE(wrong.problems[0].find("ends at 9 and 12") != std::string::npos);
+}
+
+TEST_CASE("durability: counter bounds beyond int64 are reported exactly", "[workloads][unit]") {
+  History h;
+  incr(h, 1, "n", INT64_MAX - 5, INT64_MAX - 5, 0, 1);
+  unknown_incr(h, 2, "n", INT64_MAX - 7, 2, 3);
+  REQUIRE(check_durability(h, final_value("n", std::to_string(INT64_MAX - 5))).verdict == Verdict::kPass);
+  DurabilityResult low = check_durability(h, final_value("n", "7"));
+  INFO(low.summary());
+  REQUIRE(low.verdict == Verdict::kFail);
+  REQUIRE(low.problems[0].find("outside [9223372036854775802, 18446744073709551602]") != std::string::npos);
+}

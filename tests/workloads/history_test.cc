@@ -80,3 +80,18 @@ TEST_CASE("history: JSON lines escape strings and carry outputs", "[workloads][u
           "{\"id\":3,\"client\":3,\"key\":\"n\",\"kind\":\"read\",\"invoke_ns\":6000000,"
           "\"outcome\":\"pending\"}\n");
 }
+
+TEST_CASE("history: an append records the length APPEND returned", "[workloads][unit]") {
+  History h;
+  OpId known = append(h, 1, "s", "c1-1", 0, 1, 5);
+  OpId unknown = append(h, 2, "s", "c2-1", 2, 3);
+  REQUIRE(h.op(known).append_length == std::optional<int64_t>(5));
+  REQUIRE_FALSE(h.op(unknown).append_length.has_value());
+  REQUIRE(describe(h.op(known)) == "#0 c1 append \"s\" \"c1-1\" [0ns, 1.000ms] ok -> length 5");
+  REQUIRE(describe(h.op(unknown)) == "#1 c2 append \"s\" \"c2-1\" [2.000ms, 3.000ms] ok");
+  REQUIRE(h.to_jsonl() ==
+          "{\"id\":0,\"client\":1,\"key\":\"s\",\"kind\":\"append\",\"value\":\"c1-1\","
+          "\"invoke_ns\":0,\"complete_ns\":1000000,\"outcome\":\"ok\",\"output\":5}\n"
+          "{\"id\":1,\"client\":2,\"key\":\"s\",\"kind\":\"append\",\"value\":\"c2-1\","
+          "\"invoke_ns\":2000000,\"complete_ns\":3000000,\"outcome\":\"ok\"}\n");
+}

@@ -296,3 +296,56 @@ TEST_CASE("linearizability: interchangeable indeterminate increments are explore
   read(h, 1, "n", std::string("33"), 48, 49);  // only 30 + 2 increments exist
   REQUIRE(check(h) == Verdict::kFail);
 }
+
+TEST_CASE("linearizability: an increment that would overflow int64 fails with no effect",
+          "[workloads][unit]") {
+  const int64_t high = INT64_MAX - 5;
+  const int64_t low = INT64_MIN + 5000;
+  History h;
+  incr(h, 1, "up", high, high, 0, 1);
+  failed_incr(h, 2, "up", 10, 2, 3);  // -ERR increment or decrement would overflow
+  read(h, 1, "up", std::to_string(high), 4, 5);
+  incr(h, 2, "up", 5, INT64_MAX, 6, 7);  // exactly INT64_MAX does not overflow
+  unknown_incr(h, 3, "up", 1, 8, 9);     // would overflow: has no effect
+  read(h, 1, "up", std::to_string(INT64_MAX), 10, 11);
+
+  incr(h, 1, "down", low, low, 0, 1);
+  failed_incr(h, 2, "down", -5001, 2, 3);
+  incr(h, 2, "down", -4999, INT64_MIN + 1, 4, 5);
+  read(h, 1, "down", std::to_string(INT64_MIN + 1), 6, 7);
+  REQUIRE(check(h) == Verdict::kPass);
+}
+
+TEST_CASE("linearizability: an increment that wrapped around int64 fails", "[workloads][unit]") {
+  const int64_t high = INT64_MAX - 5;
+  History up;
+  incr(up, 1, "n", high, high, 0, 1);
+  incr(up, 2, "n", 10, wrapped_sum(high, 10), 2, 3);
+  REQUIRE(check(up) == Verdict::kFail);
+
+  History down;
+  incr(down, 1, "n", INT64_MIN + 5000, INT64_MIN + 5000, 0, 1);
+  incr(down, 2, "n", -5001, wrapped_sum(INT64_MIN + 5000, -5001), 2, 3);
+  REQUIRE(check(down) == Verdict::kFail);
+
+  // The reply was lost, but a read sees the wrapped value: no order of the
+  // increments explains it, since an overflowing one has no effect.
+  History unseen;
+  incr(unseen, 1, "n", high, high, 0, 1);
+  unknown_incr(unseen, 2, "n", 10, 2, 3);
+  read(unseen, 1, "n", std::to_string(wrapped_sum(high, 10)), 4, 5);
+  REQUIRE(check(unseen) == Verdict::kFail);
+
+  // Concurrent increments that both succeed: one order would overflow, the
+  // other need not, and the results name the one that did not.
+  History order;
+  incr(order, 1, "n", high, high, 0, 1);
+  incr(order, 1, "n", 10, high, 2, 10);
+  incr(order, 2, "n", -10, high - 10, 3, 9);
+  REQUIRE(check(order) == Verdict::kPass);
+  History wrong_order;
+  incr(wrong_order, 1, "n", high, high, 0, 1);
+  incr(wrong_order, 1, "n", 10, wrapped_sum(high, 10), 2, 10);
+  incr(wrong_order, 2, "n", -10, wrapped_sum(wrapped_sum(high, 10), -10), 3, 9);
+  REQUIRE(check(wrong_order) == Verdict::kFail);
+}
