@@ -16,6 +16,7 @@
 namespace ctx = boost::context;
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define KEEL_ASAN_FIBERS 1
 #endif
@@ -65,6 +66,13 @@ class StackPool {
 
   ctx::stack_context get() {
     last_ = take();
+#if KEEL_ASAN_FIBERS
+    // A fiber destroyed while suspended leaves its frames' scope poison on
+    // its stack, and a new mapping may land where an old pool's stacks were:
+    // every fiber starts on a clean stack.
+    const StackBounds usable = bounds(last_);
+    __asan_unpoison_memory_region(usable.bottom, usable.size);
+#endif
     return last_;
   }
   void put(ctx::stack_context& sc) {

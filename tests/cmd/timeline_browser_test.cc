@@ -8,6 +8,8 @@
 // Chromium is required: ci/install-deps.sh installs Debian's `chromium`.
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +49,7 @@ std::string output_of(const std::string& command, int* exit_code) {
 std::string chromium(const std::string& args) {
   return "timeout 180 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
          "--hide-scrollbars --user-data-dir=" +
-         artifact_dir() + "/profile " + args;
+         artifact_dir() + "/profile-" + std::to_string(::getpid()) + " " + args;
 }
 
 // The DOM after the page's scripts ran.
