@@ -218,6 +218,11 @@ FaultEvent Nemesis::draw(FaultKind kind, Instant at) {
         if (random_.chance(0.5)) side.push_back(h);
       }
       if (side.empty() || side.size() == nodes_.size()) side = {pick_node()};
+      // Clients land on either side too: some keep talking to a leader the
+      // others have deposed, while the others write through the new one.
+      for (HostId h : everyone_) {
+        if (std::find(nodes_.begin(), nodes_.end(), h) == nodes_.end() && random_.chance(0.5)) side.push_back(h);
+      }
       e.hosts = names(side);
       break;
     }
@@ -298,7 +303,7 @@ void Nemesis::inject(const FaultEvent& e) {
     case FaultKind::kPartition: {
       std::vector<HostId> side;
       for (const std::string& name : e.hosts) side.push_back(host(name));
-      net.partition(names(side), names(nodes_));
+      net.partition(names(side), names(everyone_));
       if (Timeline* timeline = world_.timeline()) {
         std::vector<HostId> rest;
         for (HostId h : nodes_) {

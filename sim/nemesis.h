@@ -23,7 +23,7 @@
 namespace keel::sim {
 
 enum class FaultKind : uint8_t {
-  kPartition,   // a random split of the nodes
+  kPartition,   // a random split of the nodes, each client on either side
   kIsolate,     // one node cut off from every host
   kOneWay,      // one direction of one link blocked
   kClog,        // latency spike on a link
