@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,11 @@ inline uint64_t get_u64(const char* p) {
 
 // xxHash (XXH3, 64 bits) of a byte range: the checksum of every keel record.
 uint64_t checksum64(ByteView data, uint64_t seed = 0);
+
+// The whole of `text` as a decimal (or `base`) integer; nullopt for an
+// empty text, a sign where none is allowed, trailing characters or a value
+// out of range.
+std::optional<int64_t> parse_i64(std::string_view text);
+std::optional<uint64_t> parse_u64(std::string_view text, int base = 10);
 
 }  // namespace keel::core

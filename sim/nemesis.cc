@@ -85,16 +85,6 @@ std::vector<std::string> split(std::string_view text, char sep) {
   }
 }
 
-bool parse_i64(const std::string& text, int64_t* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 core::Result<FaultEvent> FaultEvent::parse(std::string_view text) {
@@ -104,16 +94,18 @@ core::Result<FaultEvent> FaultEvent::parse(std::string_view text) {
   };
   if (fields.size() != 6) return bad("expected 6 fields");
   FaultEvent e;
-  int64_t at_ns = 0;
-  int64_t hold_ns = 0;
-  if (!parse_i64(fields[0], &at_ns) || at_ns < 0) return bad("bad time");
+  const std::optional<int64_t> at_ns = core::parse_i64(fields[0]);
+  if (!at_ns || *at_ns < 0) return bad("bad time");
   auto kind = parse_fault_kind(fields[1]);
   if (!kind) return bad("unknown fault kind");
-  if (!parse_i64(fields[2], &hold_ns) || hold_ns < 0) return bad("bad hold");
-  if (!parse_i64(fields[3], &e.value)) return bad("bad value");
-  e.at = Instant() + Duration::nanos(at_ns);
+  const std::optional<int64_t> hold_ns = core::parse_i64(fields[2]);
+  if (!hold_ns || *hold_ns < 0) return bad("bad hold");
+  const std::optional<int64_t> value = core::parse_i64(fields[3]);
+  if (!value) return bad("bad value");
+  e.at = Instant() + Duration::nanos(*at_ns);
   e.kind = *kind;
-  e.hold = Duration::nanos(hold_ns);
+  e.hold = Duration::nanos(*hold_ns);
+  e.value = *value;
   if (fields[4] != "-") e.hosts = split(fields[4], ',');
   if (fields[5] != "-") {
     for (const std::string& p : split(fields[5], ',')) {

@@ -24,26 +24,6 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-bool parse_u64(const std::string& text, uint64_t* out, int base = 10) {
-  if (text.empty() || text[0] == '-') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text.c_str(), &end, base);
-  if (errno != 0 || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
-bool parse_i64(const std::string& text, int64_t* out) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 std::string violation_class(const std::string& violation) {
@@ -88,11 +68,9 @@ core::Result<Replay> parse_replay(const std::string& text) {
   const std::string body = text.substr(0, end_at + 1);
   std::string tail = text.substr(end_at + 5);
   if (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  uint64_t recorded = 0;
-  if (!parse_u64(tail, &recorded, 16) || tail.size() != 16) {
-    return core::invalid_argument("replay file's 'end' line is damaged");
-  }
-  if (recorded != core::checksum64(body, kChecksumSeed)) {
+  const std::optional<uint64_t> recorded = tail.size() == 16 ? core::parse_u64(tail, 16) : std::nullopt;
+  if (!recorded) return core::invalid_argument("replay file's 'end' line is damaged");
+  if (*recorded != core::checksum64(body, kChecksumSeed)) {
     return core::invalid_argument("replay file is damaged: its checksum does not match its contents");
   }
   Replay r;
@@ -119,29 +97,31 @@ core::Result<Replay> parse_replay(const std::string& text) {
       continue;
     }
     if (!seen.emplace(key, value).second) return bad("repeated key");
-    uint64_t u = 0;
-    int64_t i = 0;
+    const std::optional<uint64_t> unsigned_value = value.empty() || value[0] == '-' ? std::nullopt : core::parse_u64(value);
+    const std::optional<int64_t> signed_value = core::parse_i64(value);
+    const uint64_t u = unsigned_value.value_or(0);
+    const int64_t i = signed_value.value_or(0);
     if (key == "seed") {
-      if (!parse_u64(value, &u)) return bad("bad seed");
+      if (!unsigned_value) return bad("bad seed");
       r.options.seed = u;
     } else if (key == "workload") {
       if (make_scenario(value) == nullptr) return bad("unknown workload");
       r.options.workload = value;
     } else if (key == "nodes" || key == "clients" || key == "keys") {
-      if (!parse_u64(value, &u) || u < 1 || u > 64) return bad("out of range");
+      if (!unsigned_value || u < 1 || u > 64) return bad("out of range");
       (key == "nodes" ? r.options.nodes : key == "clients" ? shape.clients : shape.keys) = static_cast<int>(u);
     } else if (key == "read_percent" || key == "cas_percent" || key == "wander_percent") {
-      if (!parse_i64(value, &i) || i < -1 || i > 100) return bad("out of range");
+      if (!signed_value || i < -1 || i > 100) return bad("out of range");
       (key == "read_percent" ? shape.read_percent : key == "cas_percent" ? shape.cas_percent : shape.wander_percent) =
           static_cast<int>(i);
     } else if (key == "think_us") {
-      if (!parse_i64(value, &i) || i < 0) return bad("out of range");
+      if (!signed_value || i < 0) return bad("out of range");
       shape.think_us = i;
     } else if (key == "ops_max") {
-      if (!parse_u64(value, &u)) return bad("bad number");
+      if (!unsigned_value) return bad("bad number");
       r.options.ops_max = u;
     } else if (key == "fault_ns" || key == "liveness_ns") {
-      if (!parse_i64(value, &i) || i < 0) return bad("bad duration");
+      if (!signed_value || i < 0) return bad("bad duration");
       (key == "fault_ns" ? r.options.fault_window : r.options.liveness_window) = core::Duration::nanos(i);
     } else if (key == "faults") {
       if (value != "on" && value != "off") return bad("expected on or off");
@@ -149,8 +129,9 @@ core::Result<Replay> parse_replay(const std::string& text) {
     } else if (key == "bug") {
       r.options.bug = value == "-" ? std::string() : value;
     } else if (key == "digest") {
-      if (!parse_u64(value, &u, 16) || value.size() != 16) return bad("bad digest");
-      r.digest = u;
+      const std::optional<uint64_t> digest = value.size() == 16 ? core::parse_u64(value, 16) : std::nullopt;
+      if (!digest) return bad("bad digest");
+      r.digest = *digest;
     } else if (key == "violation") {
       r.violation_class = value == "-" ? std::string() : value;
     } else {
