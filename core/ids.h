@@ -33,6 +33,7 @@ struct TermTag {};
 struct LogIndexTag {};
 struct PartitionIdTag {};
 struct EpochTag {};
+struct OffsetTag {};
 struct FiberIdTag {};
 struct ProcessIdTag {};
 
@@ -41,6 +42,8 @@ using Term = StrongId<TermTag>;
 using LogIndex = StrongId<LogIndexTag>;
 using PartitionId = StrongId<PartitionIdTag, uint32_t>;
 using Epoch = StrongId<EpochTag>;
+// A record's position in one partition's log (the first record is at 0).
+using Offset = StrongId<OffsetTag>;
 using FiberId = StrongId<FiberIdTag>;
 // A process in the simulator (a node incarnation or a client); 0 in keeld.
 using ProcessId = StrongId<ProcessIdTag, uint32_t>;

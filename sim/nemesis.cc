@@ -170,7 +170,9 @@ Nemesis::Nemesis(World& world, std::vector<HostId> nodes, std::vector<HostId> ev
                  core::Random random)
     : world_(world), nodes_(std::move(nodes)), everyone_(std::move(everyone)), swarm_(std::move(swarm)),
       random_(random) {
-  KEEL_ASSERT(!nodes_.empty());
+  // A scenario without hosts (a model run on the event queue alone) gets a
+  // nemesis with no faults to draw.
+  KEEL_ASSERT(!nodes_.empty() || swarm_.mean_interval.empty());
   for (HostId h : nodes_) normal_disk_[h] = world_.disk(h).faults();
   for (HostId h : everyone_) by_name_[world_.host_name(h)] = h;
   for (HostId h : nodes_) by_name_[world_.host_name(h)] = h;

@@ -161,7 +161,8 @@ RunResult run_simulation(const RunOptions& options) {
   }
   scenario->report(world, result);
 
-  result.faults = nemesis.counts();
+  // A scenario may inject faults of its own (and report them).
+  for (const auto& [kind, count] : nemesis.counts()) result.faults[kind] += count;
   for (const auto& [mark, hits] : world.trace_log().coverage().hits()) result.coverage[mark] = hits;
   result.digest = world.trace_log().digest();
   result.events = world.events_run();

@@ -2,10 +2,11 @@
 
 namespace keel::sim {
 
-std::vector<std::string> workload_names() { return {"demo", "register", "counter", "unique-writes"}; }
+std::vector<std::string> workload_names() { return {"demo", "register", "counter", "unique-writes", "isr-register", "isr-acks1"}; }
 
 std::unique_ptr<Scenario> make_scenario(const std::string& workload) {
   if (workload == "demo") return make_demo_scenario();
+  if (auto isr = make_isr_scenario(workload)) return isr;
   return make_kv_scenario(workload);
 }
 
