@@ -13,8 +13,8 @@ void EpochCache::assign(Epoch epoch, Offset start) {
   if (!entries_.empty() && entries_.back().epoch == epoch) return;
   KEEL_ASSERT(entries_.empty() || entries_.back().epoch < epoch);
   KEEL_ASSERT(entries_.empty() || entries_.back().start <= start);
-  // An epoch that started where this one starts holds no records: replace it.
-  if (!entries_.empty() && entries_.back().start == start) entries_.pop_back();
+  // An earlier epoch that starts here too holds no records; it stays, so
+  // that end_for() still answers for it (it ends where this one starts).
   entries_.push_back({epoch, start});
 }
 
@@ -204,6 +204,10 @@ void PartitionReplica::become_follower(const PartitionState& state) {
   isr_inflight_.reset();
   isr_send_pending_ = false;
   if (was_leader) KEEL_COVER(config_.coverage, "partition: leader deposed");
+  // An epoch this replica led without writing a record leaves no trace: the
+  // cache describes the records in the log (and a leader's own epoch only).
+  epochs_.truncate_from(log_end());
+  if (epochs_.entries().empty() && log_start_.value() > 0) epochs_.assign(snapshot_epoch_, log_start_);
   if (config_.test_bug_truncate_to_hw && hw_ < log_end()) truncate(hw_);
   fetch_outstanding_ = false;
   send_fetch();
