@@ -305,7 +305,11 @@ void PartitionReplica::handle_fetch(const PartitionMessage& msg) {
     outbox_.push_back(reply_to(msg, FetchError::kNotLeader));
     return;
   }
-  if (msg.fetch_offset < log_start_) {
+  // The follower's last epoch predates everything this log still holds:
+  // where the two histories part is unknown, so resend everything (P8).
+  const bool epoch_unknown =
+      msg.fetch_offset.value() > 0 && epochs_.end_for(msg.last_epoch, log_start_, log_end()).first.value() == 0;
+  if (msg.fetch_offset < log_start_ || (epoch_unknown && log_start_.value() > 0)) {
     KEEL_COVER(config_.coverage, "partition: follower needs a snapshot");
     PartitionMessage r = reply_to(msg, FetchError::kSnapshotNeeded);
     r.snapshot_offset = log_start_;
