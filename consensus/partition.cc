@@ -206,8 +206,7 @@ void PartitionReplica::become_follower(const PartitionState& state) {
   if (was_leader) KEEL_COVER(config_.coverage, "partition: leader deposed");
   // An epoch this replica led without writing a record leaves no trace: the
   // cache describes the records in the log (and a leader's own epoch only).
-  epochs_.truncate_from(log_end());
-  if (epochs_.entries().empty() && log_start_.value() > 0) epochs_.assign(snapshot_epoch_, log_start_);
+  forget_epochs_from(log_end());
   if (config_.test_bug_truncate_to_hw && hw_ < log_end()) truncate(hw_);
   fetch_outstanding_ = false;
   send_fetch();
@@ -431,12 +430,18 @@ void PartitionReplica::truncate(Offset end) {
   KEEL_ASSERT(end >= log_start_);
   if (end >= log_end()) return;
   log_.resize(end.value() - log_start_.value());
-  epochs_.truncate_from(end);
+  forget_epochs_from(end);
   if (!truncate_from_ || end < *truncate_from_) truncate_from_ = end;
   if (persist_from_ > end) persist_from_ = end;
   if (durable_end_ > end) durable_end_ = end;
   // Only a broken protocol truncates below the HW; the checkers see it.
   if (hw_ > end) hw_ = end;
+}
+
+void PartitionReplica::forget_epochs_from(Offset end) {
+  epochs_.truncate_from(end);
+  // The snapshot's epoch is where the log starts: it stays.
+  if (log_start_.value() > 0 && epochs_.latest() < snapshot_epoch_) epochs_.assign(snapshot_epoch_, log_start_);
 }
 
 // --- Leader duties ------------------------------------------------------------

@@ -325,6 +325,8 @@ class PartitionReplica {
   void maybe_advance_hw();
   void maybe_request_isr_change();
   void truncate(Offset end);
+  // Drops the epochs that start at or after `end`, keeping the snapshot's.
+  void forget_epochs_from(Offset end);
   PartitionMessage reply_to(const PartitionMessage& msg, FetchError error) const;
   Epoch last_epoch() const;
 
