@@ -459,13 +459,31 @@ core::Result<ClusterMetadata> ClusterMetadata::decode(core::ByteView data, Metad
 
 void SessionTracker::reset(core::Instant now, const ClusterMetadata& metadata) {
   last_heard_.clear();
+  fencing_.clear();
   for (const auto& [id, rec] : metadata.nodes()) last_heard_[id] = {rec.incarnation, now};
 }
 
-void SessionTracker::heard_from(NodeId node, uint64_t incarnation, core::Instant now) {
+void SessionTracker::heard_from(NodeId node, uint64_t incarnation, core::Instant now,
+                                const ClusterMetadata& metadata) {
+  const NodeRecord* rec = metadata.node(node);
+  // A fence that has been applied (or overtaken by a new incarnation) is no
+  // longer in flight.
+  for (auto it = fencing_.begin(); it != fencing_.end();) {
+    if (it->first == node && (rec == nullptr || rec->fenced || rec->incarnation != it->second)) {
+      it = fencing_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   auto& entry = last_heard_[node];
   if (incarnation < entry.first) return;
   entry = {incarnation, std::max(entry.second, now)};
+}
+
+bool SessionTracker::grants_lease(NodeId node, uint64_t incarnation, const ClusterMetadata& metadata) const {
+  const NodeRecord* rec = metadata.node(node);
+  return rec != nullptr && rec->incarnation == incarnation && !rec->fenced &&
+         fencing_.count({node, incarnation}) == 0;
 }
 
 std::vector<std::pair<NodeId, uint64_t>> SessionTracker::expired(core::Instant now,

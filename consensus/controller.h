@@ -153,10 +153,18 @@ class SessionTracker {
   };
   explicit SessionTracker(Options options) : options_(options) {}
 
-  // This node just became controller leader: every registered node counts
-  // as heard from now (an older leader may have granted leases just before).
+  // This node just became controller leader and has applied every command
+  // of earlier terms: every registered node counts as heard from now (an
+  // older leader may have granted leases just before).
   void reset(core::Instant now, const ClusterMetadata& metadata);
-  void heard_from(NodeId node, uint64_t incarnation, core::Instant now);
+  void heard_from(NodeId node, uint64_t incarnation, core::Instant now, const ClusterMetadata& metadata);
+  // The leader proposed fencing (node, incarnation): until the fence is
+  // applied, heartbeats from it earn no lease (else a lease granted while
+  // the fence travels through the log would outlive the election after it).
+  void fencing(NodeId node, uint64_t incarnation) { fencing_.insert({node, incarnation}); }
+  // Whether a heartbeat from this incarnation earns a lease now: it is the
+  // registered, unfenced incarnation and no fence of it is in flight.
+  bool grants_lease(NodeId node, uint64_t incarnation, const ClusterMetadata& metadata) const;
   // Nodes not fenced in `metadata` whose session expired at `now`, with the
   // incarnation to fence.
   std::vector<std::pair<NodeId, uint64_t>> expired(core::Instant now, const ClusterMetadata& metadata) const;
@@ -165,6 +173,7 @@ class SessionTracker {
  private:
   Options options_;
   std::map<NodeId, std::pair<uint64_t, core::Instant>> last_heard_;
+  std::set<std::pair<NodeId, uint64_t>> fencing_;
 };
 
 }  // namespace keel::consensus
