@@ -4,6 +4,25 @@ namespace keel::sim {
 
 std::vector<std::string> required_cover_marks(const std::string& workload) {
   if (workload == "demo") return {};
+  // The ISR workloads: failovers, fencing, divergence, snapshots and ISR
+  // changes must all happen in a sweep, or the checkers watched nothing.
+  if (workload == "isr-register" || workload == "isr-acks1") {
+    return {
+        "controller: node fenced",
+        "controller: partition went offline",
+        "controller: stale ISR change refused",
+        "controller: ISR add from an old incarnation refused",
+        "isr sim: controller failed over",
+        "isr sim: a replica rejoined the ISR",
+        "partition: HW held, ISR below min.insync.replicas",
+        "partition: fetch from an older epoch refused",
+        "partition: follower installed a snapshot",
+        "partition: follower log diverges",
+        "partition: follower truncated a diverging suffix",
+        "partition: leader asked to shrink the ISR",
+        "partition: leader deposed",
+    };
+  }
   // The Raft-replicated KV workloads share their cluster, so they share
   // their marks.
   if (workload != "register" && workload != "counter" && workload != "unique-writes") return {};
