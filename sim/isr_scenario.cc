@@ -1032,6 +1032,20 @@ class IsrScenario : public Scenario {
       if (last.first == core.epoch() && hw > last.second && core.isr().size() < min_isr_) {
         protocol_violation("P6: partition " + std::to_string(p) + " HW advanced with ISR below min.insync.replicas");
       }
+      // P6 against the replicas themselves (not the leader's view of them):
+      // every ISR member, and every replica whose addition is pending,
+      // durably holds what the new HW exposes.
+      if (hw > last.second && last.first == core.epoch()) {
+        for (NodeId m : core.isr()) {
+          if (m == n.id) continue;
+          const DiskPartition& md = node(m).disk[p];
+          if (md.end() < hw) {
+            protocol_violation("P6: partition " + std::to_string(p) + " HW " + hw.to_string() + " on n" +
+                               n.id.to_string() + " beyond ISR member n" + m.to_string() + "'s durable log end " +
+                               md.end().to_string());
+          }
+        }
+      }
       last = {core.epoch(), hw};
     }
     if (hw > core.durable_end()) protocol_violation("P6: a HW beyond the leader's durable log");
