@@ -7,6 +7,11 @@ environment only through core::Env. This script finds the banned APIs and
 names the replacement. It also bans `catch (...)` blocks that do not
 rethrow: they would swallow Boost.Context's forced-unwind exception.
 
+It also checks the include direction (doc/ARCHITECTURE.md section 1): a
+folder includes only the folders below it, and only the composition roots
+(sim/, cmd/) name the concrete Env implementations (net/posix/) or RocksDB
+(storage/rocksdb/).
+
 Usage: lint_determinism.py [--root DIR]   exit 0 clean, 1 violations
 """
 import argparse
@@ -16,6 +21,8 @@ import sys
 
 EXEMPT = ("sim/", "net/posix/", "storage/rocksdb/", "cmd/", "tests/", "bench/", "build", ".git/", "ci/")
 SOURCE_SUFFIXES = (".h", ".cc", ".cpp", ".hpp")
+# Never scanned at all (the include check covers the exempt folders above).
+NOT_SCANNED = ("tests/", "bench/", "build", ".git/", "ci/")
 
 # (pattern, what it is, what to use instead)
 BANNED = [
@@ -31,6 +38,53 @@ BANNED = [
     (r"\bthread_local\b", "thread-local state", "state owned by an object passed in"),
     (r"\bunordered_(map|set)\s*<\s*[\w:]+\s*\*", "unordered containers keyed by pointers", "std::map or an id key"),
 ]
+
+# Layer -> the project folders its files may include (its own included).
+# The longest matching prefix of a file's path picks its layer; tests/ and
+# bench/ may include anything.
+LAYERS = {
+    "core/": ("core/",),
+    "consensus/": ("core/", "consensus/"),
+    "storage/": ("core/", "storage/"),
+    "storage/rocksdb/": ("core/", "storage/"),
+    "net/": ("core/", "net/"),
+    "net/posix/": ("core/", "net/"),
+    "workloads/": ("core/", "net/", "workloads/"),
+    "node/": ("core/", "consensus/", "storage/", "net/", "node/"),
+    "sim/disk/": ("core/", "sim/disk/"),
+    "sim/": ("core/", "consensus/", "storage/", "net/", "node/", "workloads/", "sim/"),
+    "cmd/": ("core/", "consensus/", "storage/", "net/", "node/", "workloads/", "sim/", "cmd/"),
+}
+# Concrete implementations only composition roots (and their own folders) name.
+CONCRETE = ("net/posix/", "storage/rocksdb/")
+COMPOSITION_ROOTS = ("sim/", "cmd/")
+INCLUDE = re.compile(r'^\s*#\s*include\s*"([a-z_]+/[^"]+)"', re.M)
+
+
+def layer_of(rel):
+    best = None
+    for layer in LAYERS:
+        if rel.startswith(layer) and (best is None or len(layer) > len(best)):
+            best = layer
+    return best
+
+
+def include_problems(rel, text):
+    layer = layer_of(rel)
+    if layer is None:
+        return []
+    problems = []
+    for m in INCLUDE.finditer(text):
+        target = m.group(1)
+        lineno = text.count("\n", 0, m.start()) + 1
+        if not target.startswith(LAYERS[layer]):
+            problems.append(f"{rel}:{lineno}: {layer} includes {target}: includes point down only "
+                            f"({layer} may include {', '.join(LAYERS[layer])})")
+        elif target.startswith(CONCRETE) and not rel.startswith(COMPOSITION_ROOTS) and \
+                not rel.startswith(target[:target.index("/", target.index("/") + 1) + 1]):
+            problems.append(f"{rel}:{lineno}: {target} is a concrete implementation; only sim/ and cmd/ name it")
+    return problems
+
 
 CATCH_ALL = re.compile(r"catch\s*\(\s*\.\.\.\s*\)")
 
@@ -67,15 +121,18 @@ def lint(root):
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if not (rel_dir + d + "/").startswith(EXEMPT))
+        dirnames[:] = sorted(d for d in dirnames if not (rel_dir + d + "/").startswith(NOT_SCANNED))
         for name in sorted(filenames):
             if not name.endswith(SOURCE_SUFFIXES):
                 continue
             rel = rel_dir + name
-            if rel.startswith(EXEMPT):
+            if rel.startswith(NOT_SCANNED):
                 continue
             with open(os.path.join(dirpath, name), encoding="utf-8", errors="replace") as f:
                 text = strip_comments(f.read())
+            problems.extend(include_problems(rel, text))
+            if rel.startswith(EXEMPT):
+                continue
             for lineno, line in enumerate(text.split("\n"), 1):
                 for pattern, what, instead in BANNED:
                     if re.search(pattern, line):
