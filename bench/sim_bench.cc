@@ -8,7 +8,10 @@
 //     a simulated stream, next to bare timer events with no fibers or network
 //     (the floor under the network model);
 //   - time acceleration of the demo under faults: simulated seconds per wall
-//     second, over seeds 1..10.
+//     second, over seeds 1..10;
+//   - events per wall second and seeds per minute of the ISR partition
+//     workload (isr-register, seeds 1..100) next to the Raft KV register
+//     workload (seeds 1..10), 3 nodes, one process, no parallel jobs.
 #include <algorithm>
 #include <boost/context/fiber.hpp>
 #include <chrono>
@@ -106,6 +109,25 @@ double bare_events_per_second(int events) {
   return static_cast<double>(w.events_run()) / seconds_since(t);
 }
 
+struct SweepRate {
+  double events_per_second = 0;
+  double seeds_per_minute = 0;
+};
+
+// Seeds 1..n of `workload` on 3 nodes, one after another in this process.
+SweepRate sweep(const char* workload, uint64_t n) {
+  uint64_t events = 0;
+  const auto t = Clock::now();
+  for (uint64_t seed = 1; seed <= n; ++seed) {
+    keel::sim::RunOptions o;
+    o.seed = seed;
+    o.workload = workload;
+    events += keel::sim::run_simulation(o).events;
+  }
+  const double wall = seconds_since(t);
+  return {static_cast<double>(events) / wall, static_cast<double>(n) * 60.0 / wall};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +136,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--reps") == 0) reps = std::max(1, std::atoi(argv[i + 1]));
   }
   std::vector<double> sched, raw, ping, bare, accel, seeds_per_min;
+  std::vector<double> isr_eps, isr_spm, raft_eps, raft_spm;
   for (int r = 0; r < reps; ++r) {
     sched.push_back(scheduler_switch_ns(4'000'000));
     raw.push_back(raw_context_switch_ns(4'000'000));
@@ -131,6 +154,14 @@ int main(int argc, char** argv) {
     }
     accel.push_back(sim / wall);
     seeds_per_min.push_back(10 * 60.0 / seconds_since(t));
+    // Partition replication (the ISR model) next to one Raft group's KV
+    // cluster, both the register workload on 3 nodes with 20 s of faults.
+    const SweepRate isr = sweep("isr-register", 100);
+    const SweepRate raft = sweep("register", 10);
+    isr_eps.push_back(isr.events_per_second);
+    isr_spm.push_back(isr.seeds_per_minute);
+    raft_eps.push_back(raft.events_per_second);
+    raft_spm.push_back(raft.seeds_per_minute);
   }
   std::printf("sim_bench (median of %d)\n", reps);
   std::printf("  fiber switch (Scheduler::yield)      %8.1f ns   raw Boost.Context resume %6.1f ns   ratio %.2f\n",
@@ -139,5 +170,8 @@ int main(int argc, char** argv) {
               median(ping), median(bare), median(ping) / median(bare));
   std::printf("  demo under faults: %.0f simulated s per wall s, %.0f seeds/min (20 s fault window + heal)\n",
               median(accel), median(seeds_per_min));
+  std::printf("  isr-register, 3 nodes, one process:  %10.0f events/s %7.0f seeds/min   "
+              "register (Raft) %10.0f events/s %6.0f seeds/min\n",
+              median(isr_eps), median(isr_spm), median(raft_eps), median(raft_spm));
   return 0;
 }
