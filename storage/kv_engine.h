@@ -45,24 +45,30 @@ struct KvEntry {
   bool operator==(const KvEntry&) const = default;
 };
 
-// An ordered list of puts and deletes applied atomically.
+// An ordered list of puts, deletes and range deletes applied atomically.
 class WriteBatch {
  public:
-  enum class Kind : uint8_t { kPut, kDelete };
+  enum class Kind : uint8_t { kPut, kDelete, kDeleteRange };
   struct Op {
     Kind kind;
-    core::Bytes key;
-    core::Bytes value;  // empty for kDelete
+    core::Bytes key;    // kDeleteRange: the first key removed
+    core::Bytes value;  // empty for kDelete; kDeleteRange: the end (excluded)
   };
 
   void put(core::ByteView key, core::ByteView value) { ops_.push_back({Kind::kPut, core::Bytes(key), core::Bytes(value)}); }
   void del(core::ByteView key) { ops_.push_back({Kind::kDelete, core::Bytes(key), core::Bytes()}); }
+  // Removes every key k with start <= k < end (start < end): a partition's
+  // slot ranges before a restore or resync.
+  void del_range(core::ByteView start, core::ByteView end) {
+    ops_.push_back({Kind::kDeleteRange, core::Bytes(start), core::Bytes(end)});
+  }
   const std::vector<Op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
   void clear() { ops_.clear(); }
 
-  // InvalidArgument if the batch or any key or value is over its limit.
+  // InvalidArgument if the batch or any key or value is over its limit, or
+  // a range is empty or reversed.
   core::Status validate() const;
 
  private:
@@ -90,6 +96,29 @@ class KvEngine {
   // Errors: InvalidArgument (limits), IoError, NoSpace. May suspend.
   virtual core::Status write_batch(const WriteBatch& batch, core::LogIndex applied) = 0;
   virtual core::LogIndex applied_index() const = 0;
+
+  // --- Partitions (v0.2) ---------------------------------------------------
+  // Each partition has its own applied offset, kept beside the data (not in
+  // scans or digests). write_partition_batch() applies `batch` and sets
+  // partition p's applied offset to `applied` atomically: after a crash the
+  // engine holds a state in which each partition's data matches its offset
+  // (INVARIANTS.md C3, P8). FailedPrecondition unless `applied` is above
+  // the partition's current offset (restore_partition() may reset it); the
+  // engine's single applied index is left alone. May suspend.
+  virtual core::Status write_partition_batch(core::PartitionId p, const WriteBatch& batch, core::Offset applied) = 0;
+  // Offset 0 for a partition never written.
+  virtual core::Offset partition_applied(core::PartitionId p) const = 0;
+  // Replaces partition p's data (the key ranges in `ranges`, each [start,
+  // end)) by `entries`, and its offset by `applied` (which may be lower than
+  // before: a resync from a new leader's snapshot), atomically.
+  // InvalidArgument when an entry lies outside the ranges. May suspend.
+  virtual core::Status restore_partition(core::PartitionId p,
+                                         const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                                         const std::vector<KvEntry>& entries, core::Offset applied) = 0;
+  // The digest of the entries with start <= key < end (kv_digest order), as
+  // digest() computes it for the whole engine: equal partitions on two
+  // replicas give equal digests. May suspend.
+  core::Result<uint64_t> digest_range(core::ByteView start, core::ByteView end);
   // Makes the current state durable. May suspend.
   virtual core::Status persist() = 0;
   // A digest of the contents (not of the applied index), equal across
@@ -99,6 +128,12 @@ class KvEngine {
   // FailedPrecondition. May suspend.
   virtual core::Status close() = 0;
 };
+
+// The batch restore_partition() applies: a range delete per range, then a
+// put per entry. InvalidArgument when an entry lies outside every range or
+// the batch is over a limit.
+core::Status restore_batch(const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                           const std::vector<KvEntry>& entries, WriteBatch& out);
 
 // The contents digest every engine computes: feed the entries in key order.
 class KvDigest {

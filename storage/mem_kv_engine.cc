@@ -4,8 +4,10 @@ namespace keel::storage {
 
 namespace {
 
-// Snapshot metadata naming the encoding of the data that follows.
-constexpr std::string_view kMemKvSnapshotTag = "keel.mem_kv.v1";
+// Snapshot metadata naming the encoding of the data that follows. v2 adds
+// the partitions' applied offsets after the entries; v1 is still read.
+constexpr std::string_view kMemKvSnapshotTagV1 = "keel.mem_kv.v1";
+constexpr std::string_view kMemKvSnapshotTag = "keel.mem_kv.v2";
 
 }  // namespace
 
@@ -16,8 +18,9 @@ core::Result<std::unique_ptr<MemKvEngine>> MemKvEngine::open(core::Disk& disk, s
   if (!loaded) return engine;
   const Snapshot& snap = loaded->snapshot;
   const std::string where = engine->store_->dir() + " snapshot " + snap.index.to_string();
-  if (snap.metadata != kMemKvSnapshotTag) {
-    return core::failed_precondition(where + " was not written by MemKvEngine v1");
+  const bool v1 = snap.metadata == kMemKvSnapshotTagV1;
+  if (!v1 && snap.metadata != kMemKvSnapshotTag) {
+    return core::failed_precondition(where + " was not written by MemKvEngine v1 or v2");
   }
   // The checksum already matched, so a decoding failure here means a bug
   // or a foreign writer; it is still reported rather than asserted.
@@ -41,6 +44,17 @@ core::Result<std::unique_ptr<MemKvEngine>> MemKvEngine::open(core::Disk& disk, s
       return core::corruption(where + ": entry " + std::to_string(i) + " is truncated");
     }
     engine->data_.emplace_hint(engine->data_.end(), std::move(key), std::move(value));
+  }
+  if (!v1) {
+    if (data.size() - p < 4) return core::corruption(where + ": truncated partition count");
+    const uint32_t partitions = core::get_u32(data.data() + p);
+    p += 4;
+    if ((data.size() - p) / 12 < partitions) return core::corruption(where + ": truncated partition offsets");
+    for (uint32_t i = 0; i < partitions; ++i) {
+      const uint32_t id = core::get_u32(data.data() + p);
+      engine->partition_applied_[id] = core::Offset(core::get_u64(data.data() + p + 4));
+      p += 12;
+    }
   }
   if (p != data.size()) return core::corruption(where + ": trailing bytes after the entries");
   engine->applied_ = snap.index;
@@ -92,14 +106,48 @@ core::Status MemKvEngine::write_batch(const WriteBatch& batch, core::LogIndex ap
   KEEL_TRY(check_open());
   KEEL_ASSERT_MSG(applied > applied_, "write_batch must advance the applied index");
   KEEL_TRY(batch.validate());
+  apply_ops(batch);
+  applied_ = applied;
+  return core::Status::ok();
+}
+
+void MemKvEngine::apply_ops(const WriteBatch& batch) {
   for (const WriteBatch::Op& op : batch.ops()) {
-    if (op.kind == WriteBatch::Kind::kPut) {
-      data_.insert_or_assign(op.key, op.value);
-    } else {
-      data_.erase(op.key);
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut: data_.insert_or_assign(op.key, op.value); break;
+      case WriteBatch::Kind::kDelete: data_.erase(op.key); break;
+      case WriteBatch::Kind::kDeleteRange:
+        data_.erase(data_.lower_bound(core::ByteView(op.key)), data_.lower_bound(core::ByteView(op.value)));
+        break;
     }
   }
-  applied_ = applied;
+}
+
+core::Status MemKvEngine::write_partition_batch(core::PartitionId p, const WriteBatch& batch, core::Offset applied) {
+  KEEL_TRY(check_open());
+  KEEL_TRY(batch.validate());
+  if (applied <= partition_applied(p)) {
+    return core::failed_precondition("partition " + p.to_string() + " is already at offset " +
+                                     partition_applied(p).to_string());
+  }
+  apply_ops(batch);
+  partition_applied_[p.value()] = applied;
+  return core::Status::ok();
+}
+
+core::Offset MemKvEngine::partition_applied(core::PartitionId p) const {
+  auto it = partition_applied_.find(p.value());
+  return it == partition_applied_.end() ? core::Offset() : it->second;
+}
+
+core::Status MemKvEngine::restore_partition(core::PartitionId p,
+                                            const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                                            const std::vector<KvEntry>& entries, core::Offset applied) {
+  KEEL_TRY(check_open());
+  WriteBatch batch;
+  KEEL_TRY(restore_batch(ranges, entries, batch));
+  apply_ops(batch);
+  partition_applied_[p.value()] = applied;
   return core::Status::ok();
 }
 
@@ -112,6 +160,11 @@ core::Status MemKvEngine::persist() {
     data += key;
     core::put_u32(data, static_cast<uint32_t>(value.size()));
     data += value;
+  }
+  core::put_u32(data, static_cast<uint32_t>(partition_applied_.size()));
+  for (const auto& [id, offset] : partition_applied_) {
+    core::put_u32(data, id);
+    core::put_u64(data, offset.value());
   }
   core::Status s = store_->save(applied_, kMemKvSnapshotTag, data);
   if (!s.is_ok()) failed_ = s;

@@ -38,6 +38,10 @@ class MemKvEngine final : public KvEngine {
   core::Result<std::vector<KvEntry>> scan(core::ByteView start, core::ByteView end, size_t limit) override;
   core::Status write_batch(const WriteBatch& batch, core::LogIndex applied) override;
   core::LogIndex applied_index() const override { return applied_; }
+  core::Status write_partition_batch(core::PartitionId p, const WriteBatch& batch, core::Offset applied) override;
+  core::Offset partition_applied(core::PartitionId p) const override;
+  core::Status restore_partition(core::PartitionId p, const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                                 const std::vector<KvEntry>& entries, core::Offset applied) override;
   core::Status persist() override;
   core::Result<uint64_t> digest() override;
   core::Status close() override;
@@ -49,10 +53,12 @@ class MemKvEngine final : public KvEngine {
  private:
   explicit MemKvEngine(std::unique_ptr<SnapshotStore> store) : store_(std::move(store)) {}
   core::Status check_open() const;
+  void apply_ops(const WriteBatch& batch);
 
   std::unique_ptr<SnapshotStore> store_;
   std::map<core::Bytes, core::Bytes, std::less<>> data_;
   core::LogIndex applied_;
+  std::map<uint32_t, core::Offset> partition_applied_;
   bool closed_ = false;
   core::Status failed_;
   size_t skipped_corrupt_ = 0;

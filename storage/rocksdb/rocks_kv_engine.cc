@@ -15,6 +15,15 @@ namespace {
 constexpr char kDataPrefix = 'd';
 constexpr char kDataPrefixEnd = 'e';
 const std::string kAppliedKey = "m:applied";
+// "m:p:" + partition id (u32, big-endian): the partition's applied offset.
+const std::string kPartitionAppliedPrefix = "m:p:";
+
+std::string partition_key(core::PartitionId p) {
+  std::string k = kPartitionAppliedPrefix;
+  const uint32_t v = p.value();
+  for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>((v >> shift) & 0xff));
+  return k;
+}
 
 core::Status to_status(const rocksdb::Status& s, std::string_view op) {
   if (s.ok()) return core::Status::ok();
@@ -38,10 +47,25 @@ std::string data_key(core::ByteView key) {
 
 rocksdb::Slice slice(core::ByteView v) { return rocksdb::Slice(v.data(), v.size()); }
 
+core::Status to_rocks_batch(const WriteBatch& batch, rocksdb::WriteBatch& wb);
+
 rocksdb::WriteOptions write_options() {
   rocksdb::WriteOptions o;
   o.disableWAL = true;
   return o;
+}
+
+core::Status to_rocks_batch(const WriteBatch& batch, rocksdb::WriteBatch& wb) {
+  for (const WriteBatch::Op& op : batch.ops()) {
+    rocksdb::Status s;
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut: s = wb.Put(data_key(op.key), op.value); break;
+      case WriteBatch::Kind::kDelete: s = wb.Delete(data_key(op.key)); break;
+      case WriteBatch::Kind::kDeleteRange: s = wb.DeleteRange(data_key(op.key), data_key(op.value)); break;
+    }
+    KEEL_TRY(to_status(s, "batch"));
+  }
+  return core::Status::ok();
 }
 
 // Joins the helper thread even when the waiting fiber is unwound (killed),
@@ -88,6 +112,18 @@ core::Result<std::unique_ptr<RocksKvEngine>> RocksKvEngine::open(const std::stri
   } else if (!s.IsNotFound()) {
     return to_status(s, "read applied index");
   }
+  std::unique_ptr<rocksdb::Iterator> it(engine->db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kPartitionAppliedPrefix); it->Valid() && it->key().starts_with(kPartitionAppliedPrefix); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    const rocksdb::Slice v = it->value();
+    if (k.size() != kPartitionAppliedPrefix.size() + 4 || v.size() != 8) {
+      return core::corruption(path + ": malformed partition offset record");
+    }
+    uint32_t id = 0;
+    for (size_t i = 0; i < 4; ++i) id = (id << 8) | static_cast<unsigned char>(k.data()[kPartitionAppliedPrefix.size() + i]);
+    engine->partition_applied_[id] = core::Offset(core::get_u64(v.data()));
+  }
+  KEEL_TRY(to_status(it->status(), "read partition offsets"));
   return engine;
 }
 
@@ -141,17 +177,48 @@ core::Status RocksKvEngine::write_batch(const WriteBatch& batch, core::LogIndex 
   KEEL_ASSERT_MSG(applied > applied_, "write_batch must advance the applied index");
   KEEL_TRY(batch.validate());
   rocksdb::WriteBatch wb;
-  for (const WriteBatch::Op& op : batch.ops()) {
-    rocksdb::Status s = op.kind == WriteBatch::Kind::kPut ? wb.Put(data_key(op.key), op.value)
-                                                           : wb.Delete(data_key(op.key));
-    KEEL_TRY(to_status(s, "batch"));
-  }
+  KEEL_TRY(to_rocks_batch(batch, wb));
   std::string encoded;
   core::put_u64(encoded, applied.value());
   KEEL_TRY(to_status(wb.Put(kAppliedKey, encoded), "batch"));
   KEEL_TRY(to_status(db_->Write(write_options(), &wb), "write"));
   applied_ = applied;
   return core::Status::ok();
+}
+
+core::Status RocksKvEngine::write_with_offset(core::PartitionId p, const WriteBatch& batch, core::Offset applied) {
+  rocksdb::WriteBatch wb;
+  KEEL_TRY(to_rocks_batch(batch, wb));
+  std::string encoded;
+  core::put_u64(encoded, applied.value());
+  KEEL_TRY(to_status(wb.Put(partition_key(p), encoded), "batch"));
+  KEEL_TRY(to_status(db_->Write(write_options(), &wb), "write"));
+  partition_applied_[p.value()] = applied;
+  return core::Status::ok();
+}
+
+core::Status RocksKvEngine::write_partition_batch(core::PartitionId p, const WriteBatch& batch, core::Offset applied) {
+  KEEL_TRY(check_open());
+  KEEL_TRY(batch.validate());
+  if (applied <= partition_applied(p)) {
+    return core::failed_precondition("partition " + p.to_string() + " is already at offset " +
+                                     partition_applied(p).to_string());
+  }
+  return write_with_offset(p, batch, applied);
+}
+
+core::Offset RocksKvEngine::partition_applied(core::PartitionId p) const {
+  auto it = partition_applied_.find(p.value());
+  return it == partition_applied_.end() ? core::Offset() : it->second;
+}
+
+core::Status RocksKvEngine::restore_partition(core::PartitionId p,
+                                              const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                                              const std::vector<KvEntry>& entries, core::Offset applied) {
+  KEEL_TRY(check_open());
+  WriteBatch batch;
+  KEEL_TRY(restore_batch(ranges, entries, batch));
+  return write_with_offset(p, batch, applied);
 }
 
 core::Status RocksKvEngine::persist() {

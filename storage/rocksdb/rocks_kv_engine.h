@@ -17,6 +17,7 @@
 // values at this edge.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -52,6 +53,10 @@ class RocksKvEngine final : public KvEngine {
   core::Result<std::vector<KvEntry>> scan(core::ByteView start, core::ByteView end, size_t limit) override;
   core::Status write_batch(const WriteBatch& batch, core::LogIndex applied) override;
   core::LogIndex applied_index() const override { return applied_; }
+  core::Status write_partition_batch(core::PartitionId p, const WriteBatch& batch, core::Offset applied) override;
+  core::Offset partition_applied(core::PartitionId p) const override;
+  core::Status restore_partition(core::PartitionId p, const std::vector<std::pair<core::Bytes, core::Bytes>>& ranges,
+                                 const std::vector<KvEntry>& entries, core::Offset applied) override;
   // Flushes the memtable and waits for it. May suspend.
   core::Status persist() override;
   core::Result<uint64_t> digest() override;
@@ -64,6 +69,10 @@ class RocksKvEngine final : public KvEngine {
   std::unique_ptr<rocksdb::DB> db_;
   RocksKvOptions options_;
   core::LogIndex applied_;
+  // The partitions' applied offsets ("m:p:" + partition, big-endian), as
+  // stored; loaded at open.
+  std::map<uint32_t, core::Offset> partition_applied_;
+  core::Status write_with_offset(core::PartitionId p, const WriteBatch& batch, core::Offset applied);
   core::Status failed_;
 };
 

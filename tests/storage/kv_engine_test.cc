@@ -16,6 +16,7 @@
 #include <string>
 
 #include "sim/disk/sim_disk.h"
+#include "storage/keyspace.h"
 #include "storage/mem_kv_engine.h"
 #include "storage/rocksdb/rocks_kv_engine.h"
 #include "tests/simdisk/manual_clock.h"
@@ -316,4 +317,139 @@ TEST_CASE("mem_kv_engine: a crash keeps exactly the last persisted state", "[sto
   REQUIRE_FALSE(h.run([&] { return engine->get("b"); })->has_value());
   REQUIRE(h.run([&] { return engine->close(); }).is_ok());
   REQUIRE(h.run([&] { return engine->get("a"); }).status().code() == Code::kFailedPrecondition);
+}
+
+// --- Partitions (v0.2): per-partition applied offsets, range deletes,
+// restores and range digests, the same on both engines. ----------------------
+
+namespace {
+
+using keel::core::Offset;
+using keel::core::PartitionId;
+using keel::storage::slot_key;
+using keel::storage::slot_range_keys;
+
+template <typename UnderTest>
+void partition_conformance() {
+  UnderTest t;
+  auto run = [&](auto fn) { return t.harness().run(fn); };
+  KvEngine& e0 = t.engine();
+  (void)e0;
+  // Partition 0 owns slots 0..99, partition 1 owns slots 100..199.
+  const auto p0 = slot_range_keys(0, 99);
+  const auto p1 = slot_range_keys(100, 199);
+  WriteBatch b;
+  b.put(slot_key(5, "a"), "a0");
+  b.put(slot_key(99, "z"), "z0");
+  REQUIRE(run([&] { return t.engine().write_partition_batch(PartitionId(0), b, Offset(1)); }).is_ok());
+  b.clear();
+  b.put(slot_key(100, "a"), "a1");
+  b.put(slot_key(150, "m"), "m1");
+  REQUIRE(run([&] { return t.engine().write_partition_batch(PartitionId(1), b, Offset(7)); }).is_ok());
+  CHECK(t.engine().partition_applied(PartitionId(0)) == Offset(1));
+  CHECK(t.engine().partition_applied(PartitionId(1)) == Offset(7));
+  CHECK(t.engine().partition_applied(PartitionId(2)) == Offset(0));
+  // The engine's own applied index is not touched, and offsets never go back.
+  CHECK(t.engine().applied_index() == LogIndex(0));
+  b.clear();
+  b.put(slot_key(6, "b"), "never");
+  CHECK(run([&] { return t.engine().write_partition_batch(PartitionId(1), b, Offset(7)); }).code() ==
+        Code::kFailedPrecondition);
+  CHECK_FALSE(run([&] { return t.engine().get(slot_key(6, "b")); })->has_value());
+  // Offsets are not data: scans and digests see only the keys.
+  auto all = run([&] { return t.engine().scan("", "", 100); });
+  REQUIRE(all.is_ok());
+  CHECK(all->size() == 4);
+
+  // Range digests: partition 1's digest is that of its two entries alone.
+  KvDigest d1;
+  d1.add(slot_key(100, "a"), "a1");
+  d1.add(slot_key(150, "m"), "m1");
+  CHECK(*run([&] { return t.engine().digest_range(p1.first, p1.second); }) == d1.finish());
+
+  // A range delete removes exactly one partition's ranges.
+  b.clear();
+  b.del_range(p0.first, p0.second);
+  REQUIRE(run([&] { return t.engine().write_partition_batch(PartitionId(0), b, Offset(2)); }).is_ok());
+  CHECK_FALSE(run([&] { return t.engine().get(slot_key(5, "a")); })->has_value());
+  CHECK(**run([&] { return t.engine().get(slot_key(100, "a")); }) == "a1");
+  // A reversed or empty range is refused.
+  b.clear();
+  b.del_range(p1.second, p1.first);
+  CHECK(run([&] { return t.engine().write_partition_batch(PartitionId(1), b, Offset(8)); }).code() ==
+        Code::kInvalidArgument);
+
+  // Restore: partition 1 becomes exactly the snapshot, at a LOWER offset
+  // (a resync from a new leader), atomically.
+  std::vector<std::pair<Bytes, Bytes>> ranges = {p1};
+  std::vector<KvEntry> image = {{slot_key(120, "x"), "x9"}};
+  REQUIRE(run([&] { return t.engine().restore_partition(PartitionId(1), ranges, image, Offset(5)); }).is_ok());
+  CHECK(t.engine().partition_applied(PartitionId(1)) == Offset(5));
+  CHECK_FALSE(run([&] { return t.engine().get(slot_key(100, "a")); })->has_value());
+  CHECK(**run([&] { return t.engine().get(slot_key(120, "x")); }) == "x9");
+  // An image entry outside the partition's ranges is refused, nothing changes.
+  std::vector<KvEntry> stray = {{slot_key(3, "q"), "q"}};
+  CHECK(run([&] { return t.engine().restore_partition(PartitionId(1), ranges, stray, Offset(6)); }).code() ==
+        Code::kInvalidArgument);
+  CHECK(t.engine().partition_applied(PartitionId(1)) == Offset(5));
+  CHECK_FALSE(run([&] { return t.engine().get(slot_key(3, "q")); })->has_value());
+
+  // Offsets and data survive a reopen together.
+  const uint64_t digest = *run([&] { return t.engine().digest(); });
+  t.reopen();
+  INFO("after reopen: p0 " << t.engine().partition_applied(PartitionId(0)).value() << " p1 "
+                           << t.engine().partition_applied(PartitionId(1)).value());
+  CHECK(t.engine().partition_applied(PartitionId(0)) == Offset(2));
+  CHECK(t.engine().partition_applied(PartitionId(1)) == Offset(5));
+  CHECK(*run([&] { return t.engine().digest(); }) == digest);
+}
+
+}  // namespace
+
+TEST_CASE("mem_kv_engine: partitions have their own applied offsets, range deletes and restores",
+          "[storage][unit]") {
+  partition_conformance<MemUnderTest>();
+}
+
+TEST_CASE("rocks_kv_engine: partitions have their own applied offsets, range deletes and restores",
+          "[storage][unit]") {
+  partition_conformance<RocksUnderTest>();
+}
+
+TEST_CASE("mem_kv_engine: a crash keeps each partition's data with its persisted offset", "[storage][unit]") {
+  FiberHarness h;
+  keel::sim::SimDisk disk(h.clock(), keel::core::Random(11));
+  auto engine = h.run([&] { return MemKvEngine::open(disk, "kv"); }).value();
+  WriteBatch b;
+  b.put(slot_key(1, "a"), "1");
+  REQUIRE(h.run([&] { return engine->write_partition_batch(PartitionId(0), b, Offset(3)); }).is_ok());
+  REQUIRE(h.run([&] { return engine->persist(); }).is_ok());
+  b.clear();
+  b.put(slot_key(1, "b"), "2");
+  REQUIRE(h.run([&] { return engine->write_partition_batch(PartitionId(0), b, Offset(4)); }).is_ok());
+  engine.reset();
+  disk.crash();
+  engine = h.run([&] { return MemKvEngine::open(disk, "kv"); }).value();
+  CHECK(engine->partition_applied(PartitionId(0)) == Offset(3));
+  CHECK(h.run([&] { return engine->get(slot_key(1, "a")); })->has_value());
+  CHECK_FALSE(h.run([&] { return engine->get(slot_key(1, "b")); })->has_value());
+}
+
+TEST_CASE("keyspace: a slot is one contiguous key range, in slot order", "[storage][unit]") {
+  using keel::storage::parse_slot_key;
+  CHECK(slot_key(0x1234, "k") == Bytes("d\x12\x34k", 4));
+  auto parsed = parse_slot_key(slot_key(16383, "key"));
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->first == 16383);
+  CHECK(parsed->second == "key");
+  CHECK_FALSE(parse_slot_key("m:applied").has_value());
+  CHECK_FALSE(parse_slot_key(Bytes("d\x40\x00k", 4)).has_value());  // slot 16384 does not exist
+  for (uint16_t s : {uint16_t(0), uint16_t(255), uint16_t(256), uint16_t(16383)}) {
+    const auto [start, end] = slot_range_keys(s, s);
+    INFO("slot " << s);
+    CHECK(start <= slot_key(s, ""));
+    CHECK(slot_key(s, std::string(300, '\xff')) < end);
+    if (s > 0) CHECK(slot_key(static_cast<uint16_t>(s - 1), std::string(10, '\xff')) < start);
+    if (s < 16383) CHECK_FALSE(slot_key(static_cast<uint16_t>(s + 1), "") < end);
+  }
 }
