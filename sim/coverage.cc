@@ -6,7 +6,8 @@ std::vector<std::string> required_cover_marks(const std::string& workload) {
   if (workload == "demo") return {};
   // The ISR workloads: failovers, fencing, divergence, snapshots and ISR
   // changes must all happen in a sweep, or the checkers watched nothing.
-  if (workload == "isr-register" || workload == "isr-acks1") {
+  if (workload == "isr-register" || workload == "isr-counter" || workload == "isr-unique-writes" ||
+      workload == "isr-acks1") {
     return {
         "controller: node fenced",
         "controller: partition went offline",

@@ -104,12 +104,39 @@ std::optional<Kv> decode_kv(core::ByteView data) {
   return kv;
 }
 
-// A record's data: "key\0value".
-core::Bytes encode_write(const std::string& key, const std::string& value) { return key + '\0' + value; }
-std::pair<std::string, std::string> decode_write(const core::Bytes& data) {
-  size_t z = data.find('\0');
-  KEEL_ASSERT(z != std::string::npos);
-  return {data.substr(0, z), data.substr(z + 1)};
+// A record's data: an operation ('S' set, 'I' increment, 'A' append), the
+// key, a zero byte, the argument (value, decimal delta, element).
+core::Bytes encode_op(char op, const std::string& key, const std::string& arg) {
+  return std::string(1, op) + key + '\0' + arg;
+}
+
+// Applies a record to a partition's state; returns what its writer is told
+// (nothing for a set, the new value for an increment, the new length for
+// an append). Deterministic: every replica computes the same.
+std::string apply_record(Kv& kv, const core::Bytes& data) {
+  const size_t z = data.find('\0');
+  KEEL_ASSERT(z != std::string::npos && z >= 1);
+  const char op = data[0];
+  const std::string key = data.substr(1, z - 1);
+  const std::string arg = data.substr(z + 1);
+  std::string& value = kv[key];
+  switch (op) {
+    case 'S':
+      value = arg;
+      return "";
+    case 'I': {
+      const int64_t current = value.empty() ? 0 : core::parse_i64(value).value_or(0);
+      int64_t next = 0;
+      if (__builtin_add_overflow(current, core::parse_i64(arg).value_or(0), &next)) return "ERR overflow";
+      value = std::to_string(next);
+      return value;
+    }
+    case 'A':
+      value += arg + ",";
+      return std::to_string(value.size());
+    default:
+      KEEL_UNREACHABLE();
+  }
 }
 
 // What one node holds durably for one partition.
@@ -126,7 +153,8 @@ struct DiskPartition {
 struct PendingWrite {
   Offset offset;
   Epoch epoch;
-  std::function<void(bool ok, bool indeterminate, std::string why)> reply;
+  // ok: `text` is the operation's result; otherwise why it failed.
+  std::function<void(bool ok, bool indeterminate, std::string text)> reply;
 };
 
 struct PendingRead {
@@ -140,6 +168,8 @@ struct Replica {
   PartitionReplica core;
   bool persisting = false;
   std::vector<PendingWrite> writes;
+  // Results of applied records that a pending write waits for, by offset.
+  std::map<uint64_t, std::string> results;
   std::vector<PendingRead> reads;
 };
 
@@ -166,9 +196,11 @@ struct ClientState {
   uint64_t request_seq = 0;  // replies to older requests are ignored
 };
 
+enum class IsrWorkload : uint8_t { kRegister, kCounter, kUniqueWrites };
+
 class IsrScenario : public Scenario {
  public:
-  explicit IsrScenario(bool acks_all) : acks_all_(acks_all) {}
+  IsrScenario(IsrWorkload workload, bool acks_all) : workload_(workload), acks_all_(acks_all) {}
 
   void setup(World& world, const RunOptions& options) override {
     world_ = &world;
@@ -562,8 +594,10 @@ class IsrScenario : public Scenario {
     const Offset until = std::min(rd.committed_end, d.end());
     while (d.applied < until) {
       const Record& rec = d.records[d.applied.value() - d.log_start.value()];
-      auto [k, v] = decode_write(rec.data);
-      d.kv[k] = v;
+      std::string result = apply_record(d.kv, rec.data);
+      for (const PendingWrite& w : r.writes) {
+        if (w.offset == d.applied) r.results[d.applied.value()] = result;
+      }
       d.applied = d.applied.next();
     }
     r.core.advance(d.end(), d.applied);
@@ -660,9 +694,12 @@ class IsrScenario : public Scenario {
         w.reply(false, true, "truncated");
         continue;
       }
-      const bool done = acks_all_ ? r.core.high_watermark() > w.offset : d.end() > w.offset;
+      // acks=all: committed, and applied here so that its result is known.
+      const bool done = acks_all_ ? r.core.high_watermark() > w.offset && d.applied > w.offset : d.end() > w.offset;
       if (done) {
-        w.reply(true, false, "");
+        auto res = r.results.find(w.offset.value());
+        w.reply(true, false, res == r.results.end() ? std::string() : res->second);
+        if (res != r.results.end()) r.results.erase(res);
       } else {
         keep.push_back(std::move(w));
       }
@@ -687,14 +724,14 @@ class IsrScenario : public Scenario {
   // --- Client requests at a node ---------------------------------------------
 
   // Returns the leader hint when this node does not lead the partition.
-  void handle_write(Node& n, uint32_t p, std::string key, std::string value,
+  void handle_write(Node& n, uint32_t p, char kind, std::string key, std::string value,
                     std::function<void(bool, bool, std::string, NodeId)> reply) {
     Replica* r = replica(n, p);
     if (r == nullptr || r->core.role() != PartitionRole::kLeader) {
       reply(false, false, "MOVED", r == nullptr ? NodeId() : r->core.leader());
       return;
     }
-    auto offset = r->core.propose(encode_write(key, value), acks_all_);
+    auto offset = r->core.propose(encode_op(kind, key, value), acks_all_);
     if (!offset.is_ok()) {
       reply(false, false, offset.status().message(), NodeId());
       return;
@@ -738,19 +775,43 @@ class IsrScenario : public Scenario {
       return;
     }
     const std::string key = "k" + std::to_string(random_.uniform(0, static_cast<uint64_t>(keys_ - 1)));
-    const bool write = random_.chance(0.6);
     const uint32_t p = partition_of_key(key);
     const uint64_t seq = ++cl.request_seq;
     cl.busy = true;
     std::string value;
     workloads::OpId op = 0;
-    if (write) {
-      value = "c" + cl.id.to_string() + "-" + std::to_string(++cl.counter);
-      op = history_.invoke_write(cl.id, key, value, world_->now());
-    } else {
-      op = history_.invoke_read(cl.id, key, world_->now());
+    char kind = 'R';
+    switch (workload_) {
+      case IsrWorkload::kRegister:
+        if (random_.chance(0.6)) kind = 'S';
+        break;
+      case IsrWorkload::kCounter:
+        if (random_.chance(0.6)) kind = 'I';
+        break;
+      case IsrWorkload::kUniqueWrites:
+        if (random_.chance(0.85)) kind = 'A';
+        break;
     }
-    attempt(c, seq, op, p, key, value, write, 0);
+    switch (kind) {
+      case 'S':
+        value = "c" + cl.id.to_string() + "-" + std::to_string(++cl.counter);
+        op = history_.invoke_write(cl.id, key, value, world_->now());
+        break;
+      case 'I': {
+        const int64_t delta = static_cast<int64_t>(random_.uniform(1, 5));
+        value = std::to_string(delta);
+        op = history_.invoke_incr(cl.id, key, delta, world_->now());
+        break;
+      }
+      case 'A':
+        value = "c" + cl.id.to_string() + "-" + std::to_string(++cl.counter);
+        op = history_.invoke_append(cl.id, key, value, world_->now());
+        break;
+      default:
+        op = history_.invoke_read(cl.id, key, world_->now());
+        break;
+    }
+    attempt(c, seq, op, p, key, value, kind, 0);
     // The client gives up on this request after the timeout.
     world_->after(kRequestTimeout, [this, c, seq, op] {
       ClientState& cl2 = clients_[c];
@@ -758,6 +819,26 @@ class IsrScenario : public Scenario {
       history_.indeterminate(op, world_->now());
       retire_client(c);
     });
+  }
+
+  void complete(workloads::OpId op, char kind, const std::string& result) {
+    switch (kind) {
+      case 'S':
+        history_.complete_write(op, world_->now());
+        return;
+      case 'I':
+        if (auto v = core::parse_i64(result)) {
+          history_.complete_incr(op, world_->now(), *v);
+        } else {
+          history_.fail(op, world_->now());  // overflow: refused, no effect
+        }
+        return;
+      case 'A':
+        history_.complete_append(op, world_->now(), core::parse_i64(result));
+        return;
+      default:
+        KEEL_UNREACHABLE();
+    }
   }
 
   // A client that saw an indeterminate outcome continues as a new client id.
@@ -777,7 +858,7 @@ class IsrScenario : public Scenario {
   }
 
   void attempt(size_t c, uint64_t seq, workloads::OpId op, uint32_t p, std::string key, std::string value,
-               bool write, int tries) {
+               char kind, int tries) {
     ClientState& cl = clients_[c];
     if (cl.request_seq != seq) return;
     if (tries >= 6) {
@@ -789,22 +870,22 @@ class IsrScenario : public Scenario {
     NodeId target = cl.leader_hint.count(p) ? cl.leader_hint[p] : NodeId();
     if (target.value() == 0) target = NodeId(static_cast<uint32_t>(random_.uniform(1, nodes_.size())));
     const uint32_t from = cl.endpoint;
-    auto retry = [this, c, seq, op, p, key, value, write, tries](NodeId hint) {
+    auto retry = [this, c, seq, op, p, key, value, kind, tries](NodeId hint) {
       ClientState& cl2 = clients_[c];
       if (cl2.request_seq != seq) return;
       if (hint.value() != 0) cl2.leader_hint[p] = hint;
       else cl2.leader_hint.erase(p);
       world_->after(Duration::millis(static_cast<int64_t>(random_.uniform(5, 50))),
-                    [this, c, seq, op, p, key, value, write, tries] { attempt(c, seq, op, p, key, value, write, tries + 1); });
+                    [this, c, seq, op, p, key, value, kind, tries] { attempt(c, seq, op, p, key, value, kind, tries + 1); });
     };
-    if (write) {
-      send(from, target.value(), [this, c, seq, op, p, key, value, target, from, retry] {
-        handle_write(node(target), p, key, value,
-                     [this, c, seq, op, target, from, retry](bool ok, bool indet, std::string why, NodeId hint) {
-                       send(target.value(), from, [this, c, seq, op, ok, indet, why, hint, retry] {
+    if (kind != 'R') {
+      send(from, target.value(), [this, c, seq, op, p, kind, key, value, target, from, retry] {
+        handle_write(node(target), p, kind, key, value,
+                     [this, c, seq, op, kind, target, from, retry](bool ok, bool indet, std::string text, NodeId hint) {
+                       send(target.value(), from, [this, c, seq, op, kind, ok, indet, text, hint, retry] {
                          if (clients_[c].request_seq != seq) return;
                          if (ok) {
-                           history_.complete_write(op, world_->now());
+                           complete(op, kind, text);
                            finish_op(c, seq);
                          } else if (indet) {
                            history_.indeterminate(op, world_->now());
@@ -969,10 +1050,7 @@ class IsrScenario : public Scenario {
     Kv kv;
     const CommittedLog& c = committed_[p];
     KEEL_ASSERT(offset.value() <= c.records.size());
-    for (uint64_t o = 0; o < offset.value(); ++o) {
-      auto [k, v] = decode_write(c.records[o].data);
-      kv[k] = v;
-    }
+    for (uint64_t o = 0; o < offset.value(); ++o) (void)apply_record(kv, c.records[o].data);
     return kv;
   }
 
@@ -1289,7 +1367,13 @@ class IsrScenario : public Scenario {
     // Convergence: every replica of a partition holds the same log and the
     // same state as its leader.
     workloads::FinalState final_state;
-    for (int k = 0; k < keys_; ++k) final_state.values["k" + std::to_string(k)] = std::nullopt;
+    for (int k = 0; k < keys_; ++k) {
+      if (workload_ == IsrWorkload::kUniqueWrites) {
+        final_state.elements["k" + std::to_string(k)] = {};
+      } else {
+        final_state.values["k" + std::to_string(k)] = std::nullopt;
+      }
+    }
     for (uint32_t p = 0; p < partitions_; ++p) {
       const PartitionState& st = meta_.partition(PartitionId(p));
       const DiskPartition& ld = node(st.leader).disk[p];
@@ -1308,7 +1392,13 @@ class IsrScenario : public Scenario {
           }
         }
       }
-      for (const auto& [k, v] : ld.kv) final_state.values[k] = v;
+      for (const auto& [k, v] : ld.kv) {
+        if (workload_ == IsrWorkload::kUniqueWrites) {
+          final_state.elements[k] = workloads::split_elements(v, ',');
+        } else {
+          final_state.values[k] = v;
+        }
+      }
     }
     // acks=1 acknowledges before commit, so reads at the HW legitimately
     // miss acknowledged writes there: that control checks durability only.
@@ -1326,6 +1416,7 @@ class IsrScenario : public Scenario {
     final_done_ = true;
   }
 
+  IsrWorkload workload_;
   bool acks_all_;
   bool debug_ = false;
   World* world_ = nullptr;
@@ -1377,8 +1468,10 @@ class IsrScenario : public Scenario {
 }  // namespace
 
 std::unique_ptr<Scenario> make_isr_scenario(const std::string& workload) {
-  if (workload == "isr-register") return std::make_unique<IsrScenario>(true);
-  if (workload == "isr-acks1") return std::make_unique<IsrScenario>(false);
+  if (workload == "isr-register") return std::make_unique<IsrScenario>(IsrWorkload::kRegister, true);
+  if (workload == "isr-counter") return std::make_unique<IsrScenario>(IsrWorkload::kCounter, true);
+  if (workload == "isr-unique-writes") return std::make_unique<IsrScenario>(IsrWorkload::kUniqueWrites, true);
+  if (workload == "isr-acks1") return std::make_unique<IsrScenario>(IsrWorkload::kRegister, false);
   return nullptr;
 }
 

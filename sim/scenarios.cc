@@ -2,7 +2,7 @@
 
 namespace keel::sim {
 
-std::vector<std::string> workload_names() { return {"demo", "register", "counter", "unique-writes", "isr-register", "isr-acks1"}; }
+std::vector<std::string> workload_names() { return {"demo", "register", "counter", "unique-writes", "isr-register", "isr-counter", "isr-unique-writes", "isr-acks1"}; }
 
 std::unique_ptr<Scenario> make_scenario(const std::string& workload) {
   if (workload == "demo") return make_demo_scenario();

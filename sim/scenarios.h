@@ -11,7 +11,8 @@ std::unique_ptr<Scenario> make_demo_scenario();
 // register, counter or unique-writes on a Raft-replicated cluster; nullptr
 // for another name.
 std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload);
-// isr-register or isr-acks1: partitions replicated by the ISR protocol under
+// isr-register, isr-counter, isr-unique-writes or isr-acks1: partitions
+// replicated by the ISR protocol under
 // the controller model (sim/isr_scenario.cc); nullptr for another name.
 std::unique_ptr<Scenario> make_isr_scenario(const std::string& workload);
 
