@@ -224,13 +224,18 @@ const Record* PartitionReplica::record_at(Offset offset) const {
   return &log_[offset.value() - log_start_.value()];
 }
 
-void PartitionReplica::send_fetch() {
+PartitionMessage PartitionReplica::message(PartitionMessageType type, NodeId to) const {
   PartitionMessage m;
-  m.type = PartitionMessageType::kFetch;
+  m.type = type;
   m.partition = config_.partition;
   m.from = config_.id;
-  m.to = leader_;
+  m.to = to;
   m.epoch = epoch_;
+  return m;
+}
+
+void PartitionReplica::send_fetch() {
+  PartitionMessage m = message(PartitionMessageType::kFetch, leader_);
   m.fetch_id = ++fetch_id_;
   m.fetch_offset = log_end();
   m.last_epoch = last_epoch();
@@ -241,12 +246,7 @@ void PartitionReplica::send_fetch() {
 }
 
 PartitionMessage PartitionReplica::reply_to(const PartitionMessage& msg, FetchError error) const {
-  PartitionMessage r;
-  r.type = PartitionMessageType::kFetchResponse;
-  r.partition = config_.partition;
-  r.from = config_.id;
-  r.to = msg.from;
-  r.epoch = epoch_;
+  PartitionMessage r = message(PartitionMessageType::kFetchResponse, msg.from);
   r.fetch_id = msg.fetch_id;
   r.fetch_offset = msg.fetch_offset;
   r.error = error;
@@ -357,12 +357,7 @@ void PartitionReplica::handle_fetch(const PartitionMessage& msg) {
 }
 
 void PartitionReplica::answer_fetch(NodeId to, uint64_t fetch_id, Offset from) {
-  PartitionMessage r;
-  r.type = PartitionMessageType::kFetchResponse;
-  r.partition = config_.partition;
-  r.from = config_.id;
-  r.to = to;
-  r.epoch = epoch_;
+  PartitionMessage r = message(PartitionMessageType::kFetchResponse, to);
   r.fetch_id = fetch_id;
   r.fetch_offset = from;
   r.high_watermark = hw_;

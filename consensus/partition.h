@@ -327,6 +327,8 @@ class PartitionReplica {
   void truncate(Offset end);
   // Drops the epochs that start at or after `end`, keeping the snapshot's.
   void forget_epochs_from(Offset end);
+  // A message from this replica in its current epoch.
+  PartitionMessage message(PartitionMessageType type, NodeId to) const;
   PartitionMessage reply_to(const PartitionMessage& msg, FetchError error) const;
   Epoch last_epoch() const;
 

@@ -930,11 +930,22 @@ class IsrScenario : public Scenario {
     });
   }
 
+  // Proposes a node command unless the same one is already in flight.
+  bool propose_once(CommandType type, NodeId node, uint64_t incarnation) {
+    if (!pending_.insert({node.value(), incarnation, static_cast<uint8_t>(type)}).second) return false;
+    MetadataCommand c;
+    c.type = type;
+    c.node = node;
+    c.incarnation = incarnation;
+    propose(c);
+    return true;
+  }
+
   void commit(const MetadataCommand& cmd) {
     // The proposal is no longer in flight, applied or refused.
-    static_assert(static_cast<int>(CommandType::kFenceNode) != 0);
-    const uint64_t kind = cmd.type == CommandType::kFenceNode ? 0 : cmd.type == CommandType::kRegisterNode ? 1 : 2;
-    if (cmd.type != CommandType::kAlterIsr) pending_.erase({cmd.node.value(), cmd.incarnation, kind});
+    if (cmd.type != CommandType::kAlterIsr) {
+      pending_.erase({cmd.node.value(), cmd.incarnation, static_cast<uint8_t>(cmd.type)});
+    }
     const std::vector<PartitionState> before = meta_.partitions();
     core::Status s = meta_.apply(cmd);
     dbg("controller cmd %d node %u inc %llu: %s", static_cast<int>(cmd.type), cmd.node.value(),
@@ -978,21 +989,9 @@ class IsrScenario : public Scenario {
     bool granted = false;
     if (inc >= rec->incarnation) sessions_->heard_from(id, inc, world_->now(), meta_);
     if (inc > rec->incarnation) {
-      if (pending_.insert({id.value(), inc, 1}).second) {
-        MetadataCommand c;
-        c.type = CommandType::kRegisterNode;
-        c.node = id;
-        c.incarnation = inc;
-        propose(c);
-      }
+      propose_once(CommandType::kRegisterNode, id, inc);
     } else if (inc == rec->incarnation && rec->fenced) {
-      if (pending_.insert({id.value(), inc, 2}).second) {
-        MetadataCommand c;
-        c.type = CommandType::kUnfenceNode;
-        c.node = id;
-        c.incarnation = inc;
-        propose(c);
-      }
+      propose_once(CommandType::kUnfenceNode, id, inc);
     } else if (inc == rec->incarnation) {
       granted = sessions_->grants_lease(id, inc, meta_);
       if (!granted) KEEL_COVER(cover_, "isr sim: lease refused, fence in flight");
@@ -1013,14 +1012,7 @@ class IsrScenario : public Scenario {
   void controller_tick() {
     if (controller_up_) {
       for (const auto& [id, inc] : sessions_->expired(world_->now(), meta_)) {
-        if (pending_.insert({id.value(), inc, 0}).second) {
-          sessions_->fencing(id, inc);
-          MetadataCommand c;
-          c.type = CommandType::kFenceNode;
-          c.node = id;
-          c.incarnation = inc;
-          propose(c);
-        }
+        if (propose_once(CommandType::kFenceNode, id, inc)) sessions_->fencing(id, inc);
       }
     }
     world_->after(kTick, [this] { controller_tick(); });
@@ -1440,8 +1432,8 @@ class IsrScenario : public Scenario {
   bool controller_up_ = true;
   uint64_t controller_era_ = 0;
   Instant last_commit_;
-  // Proposals in flight: (node, incarnation, 0 fence | 1 register | 2 unfence).
-  std::set<std::tuple<uint32_t, uint64_t, uint64_t>> pending_;
+  // Node commands in flight: (node, incarnation, command type).
+  std::set<std::tuple<uint32_t, uint64_t, uint8_t>> pending_;
 
   std::vector<Node> nodes_;
   std::vector<ClientState> clients_;
