@@ -194,6 +194,25 @@ struct ClientState {
   std::map<uint32_t, NodeId> leader_hint;  // partition -> node
   bool busy = false;
   uint64_t request_seq = 0;  // replies to older requests are ignored
+  // READONLY session: per partition, the lowest applied offset a follower
+  // must have to serve this connection (monotonic reads, read-your-writes).
+  std::map<uint32_t, uint64_t> session_offset;
+};
+
+// A READONLY read served by any replica at its applied offset (C4).
+struct FollowerRead {
+  workloads::ClientId client;
+  std::string key;
+  std::optional<std::string> value;
+  uint64_t served_at;  // the replica's applied offset
+};
+
+// An acknowledged write's position, for read-your-writes.
+struct AckedWrite {
+  workloads::ClientId client;
+  std::string key;
+  uint64_t offset;
+  core::Instant at;
 };
 
 enum class IsrWorkload : uint8_t { kRegister, kCounter, kUniqueWrites };
@@ -698,7 +717,9 @@ class IsrScenario : public Scenario {
       const bool done = acks_all_ ? r.core.high_watermark() > w.offset && d.applied > w.offset : d.end() > w.offset;
       if (done) {
         auto res = r.results.find(w.offset.value());
-        w.reply(true, false, res == r.results.end() ? std::string() : res->second);
+        // The result, then '|' and the record's offset.
+        w.reply(true, false,
+                (res == r.results.end() ? std::string() : res->second) + "|" + w.offset.to_string());
         if (res != r.results.end()) r.results.erase(res);
       } else {
         keep.push_back(std::move(w));
@@ -783,7 +804,11 @@ class IsrScenario : public Scenario {
     char kind = 'R';
     switch (workload_) {
       case IsrWorkload::kRegister:
-        if (random_.chance(0.6)) kind = 'S';
+        if (random_.chance(0.6)) {
+          kind = 'S';
+        } else if (acks_all_ && random_.chance(0.25)) {
+          kind = 'F';  // a READONLY read from any replica
+        }
         break;
       case IsrWorkload::kCounter:
         if (random_.chance(0.6)) kind = 'I';
@@ -807,21 +832,70 @@ class IsrScenario : public Scenario {
         value = "c" + cl.id.to_string() + "-" + std::to_string(++cl.counter);
         op = history_.invoke_append(cl.id, key, value, world_->now());
         break;
+      case 'F':
+        break;  // stale by design: checked by C4, not by linearizability
       default:
         op = history_.invoke_read(cl.id, key, world_->now());
         break;
     }
     attempt(c, seq, op, p, key, value, kind, 0);
     // The client gives up on this request after the timeout.
-    world_->after(kRequestTimeout, [this, c, seq, op] {
+    world_->after(kRequestTimeout, [this, c, seq, op, kind] {
       ClientState& cl2 = clients_[c];
       if (cl2.request_seq != seq || !cl2.busy) return;
-      history_.indeterminate(op, world_->now());
+      if (kind != 'F') history_.indeterminate(op, world_->now());
       retire_client(c);
     });
   }
 
-  void complete(workloads::OpId op, char kind, const std::string& result) {
+  // A READONLY read at a replica of p chosen at random, which serves it only
+  // once it has applied what this session already saw or wrote.
+  void follower_read(size_t c, uint64_t seq, uint32_t p, const std::string& key, int tries) {
+    ClientState& cl = clients_[c];
+    const PartitionState& st = meta_.partition(PartitionId(p));
+    const NodeId target = st.replicas[random_.uniform(0, st.replicas.size() - 1)];
+    const uint64_t min_offset = cl.session_offset[p];
+    const uint32_t from = cl.endpoint;
+    send(from, target.value(), [this, c, seq, p, key, tries, target, from, min_offset] {
+      Node& n = node(target);
+      Replica* r = replica(n, p);
+      const DiskPartition& d = n.disk[p];
+      std::optional<std::string> value;
+      bool ok = r != nullptr && d.applied.value() >= min_offset;
+      if (ok) {
+        auto it = d.kv.find(key);
+        if (it != d.kv.end()) value = it->second;
+      }
+      const uint64_t served_at = d.applied.value();
+      send(target.value(), from, [this, c, seq, p, key, tries, ok, value, served_at] {
+        ClientState& cl2 = clients_[c];
+        if (cl2.request_seq != seq) return;
+        if (!ok) {
+          KEEL_COVER(cover_, "isr sim: follower read waited for the session's offset");
+          world_->after(Duration::millis(static_cast<int64_t>(random_.uniform(5, 50))),
+                        [this, c, seq, p, key, tries] { attempt(c, seq, 0, p, key, "", 'F', tries + 1); });
+          return;
+        }
+        follower_reads_.push_back(FollowerRead{cl2.id, key, value, served_at});
+        follower_read_at_.push_back(world_->now());
+        cl2.session_offset[p] = std::max(cl2.session_offset[p], served_at);
+        finish_op(c, seq);
+      });
+    });
+  }
+
+  void complete(workloads::OpId op, char kind, const std::string& text) {
+    // text: the result, '|', the record's offset.
+    const size_t bar = text.rfind('|');
+    KEEL_ASSERT(bar != std::string::npos);
+    const std::string result = text.substr(0, bar);
+    const uint64_t offset = core::parse_u64(text.substr(bar + 1)).value_or(0);
+    const workloads::Operation& o = history_.ops()[op];
+    const uint32_t p = partition_of_key(o.key);
+    for (ClientState& cl : clients_) {
+      if (cl.id == o.client) cl.session_offset[p] = std::max(cl.session_offset[p], offset + 1);
+    }
+    if (kind == 'S') acked_writes_.push_back(AckedWrite{o.client, o.key, offset, world_->now()});
     switch (kind) {
       case 'S':
         history_.complete_write(op, world_->now());
@@ -847,6 +921,7 @@ class IsrScenario : public Scenario {
     ++cl.request_seq;
     cl.busy = false;
     cl.id = workloads::ClientId(next_client_id_++);
+    cl.session_offset.clear();  // a new connection, a new session
     world_->after(Duration::millis(static_cast<int64_t>(random_.uniform(1, 20))), [this, c] { client_next(c); });
   }
 
@@ -863,8 +938,12 @@ class IsrScenario : public Scenario {
     if (cl.request_seq != seq) return;
     if (tries >= 6) {
       // Never proposed anywhere we know of: a definite failure.
-      history_.fail(op, world_->now());
+      if (kind != 'F') history_.fail(op, world_->now());
       finish_op(c, seq);
+      return;
+    }
+    if (kind == 'F') {
+      follower_read(c, seq, p, key, tries);
       return;
     }
     NodeId target = cl.leader_hint.count(p) ? cl.leader_hint[p] : NodeId();
@@ -1210,6 +1289,58 @@ class IsrScenario : public Scenario {
     }
   }
 
+  // C4 for READONLY reads: a follower read returns a committed value (or
+  // nil), never goes back in time within its connection, and sees the
+  // connection's own acknowledged writes (values are unique per write, so
+  // each maps to the offset that committed it).
+  void check_follower_reads() {
+    std::map<std::pair<std::string, std::string>, uint64_t> committed_at;  // (key, value) -> offset
+    for (const auto& [p, log] : committed_) {
+      for (const Record& rec : log.records) {
+        const size_t z = rec.data.find('\0');
+        committed_at[{rec.data.substr(1, z - 1), rec.data.substr(z + 1)}] = rec.offset.value();
+      }
+    }
+    std::map<std::pair<uint32_t, std::string>, uint64_t> seen;  // (client, key) -> offset of the last value seen
+    std::map<std::pair<uint32_t, std::string>, uint64_t> own;   // (client, key) -> offset of its last acked write
+    size_t w = 0;
+    // Follower reads and acknowledged writes were recorded in completion
+    // order; replay them in that order per client.
+    std::vector<std::pair<core::Instant, size_t>> order;
+    for (size_t i = 0; i < follower_reads_.size(); ++i) order.push_back({follower_read_at_[i], i});
+    std::sort(order.begin(), order.end());
+    for (const auto& [at, i] : order) {
+      for (; w < acked_writes_.size() && acked_writes_[w].at <= at; ++w) {
+        const AckedWrite& aw = acked_writes_[w];
+        uint64_t& o = own[{aw.client.value(), aw.key}];
+        o = std::max(o, aw.offset);
+      }
+      const FollowerRead& fr = follower_reads_[i];
+      uint64_t offset = 0;
+      if (fr.value) {
+        auto it = committed_at.find({fr.key, *fr.value});
+        if (it == committed_at.end()) {
+          violation("C4: a follower read of " + fr.key + " returned \"" + *fr.value + "\", which was never committed");
+          return;
+        }
+        offset = it->second + 1;
+      }
+      uint64_t& last = seen[{fr.client.value(), fr.key}];
+      if (offset < last) {
+        violation("C4: client " + fr.client.to_string() + "'s follower reads of " + fr.key + " went back in time");
+        return;
+      }
+      last = offset;
+      auto mine = own.find({fr.client.value(), fr.key});
+      if (mine != own.end() && offset <= mine->second) {
+        violation("C4: client " + fr.client.to_string() + " did not read its own acknowledged write of " + fr.key +
+                  " from a follower");
+        return;
+      }
+    }
+    KEEL_COVER(cover_, "isr sim: follower reads checked");
+  }
+
   // --- Faults ----------------------------------------------------------------------
 
   void schedule_faults() {
@@ -1404,6 +1535,7 @@ class IsrScenario : public Scenario {
       violation("C2 durability: " + dur.summary().substr(0, 400));
       detail_ += dur.summary();
     }
+    check_follower_reads();
     world_->tracer().event("isr.final", {{"ops", static_cast<uint64_t>(history_.ops().size())}});
     final_done_ = true;
   }
@@ -1449,6 +1581,9 @@ class IsrScenario : public Scenario {
   std::vector<std::string> violations_;
   std::map<std::string, uint64_t> fault_counts_;
   workloads::History history_;
+  std::vector<FollowerRead> follower_reads_;
+  std::vector<core::Instant> follower_read_at_;
+  std::vector<AckedWrite> acked_writes_;
 
   std::map<uint32_t, CommittedLog> committed_;
   std::map<std::tuple<uint32_t, uint64_t, uint64_t>, uint64_t> seen_;

@@ -41,7 +41,7 @@ ClusterMetadata started(uint32_t partitions, MetadataConfig config = {}) {
   return m;
 }
 
-TEST_CASE("controller: 3 nodes, 64 partitions: leaders spread evenly, epochs start at 1", "[consensus][unit]") {
+TEST_CASE("controller: 3 nodes, 64 partitions: preferred leaders spread evenly, offline until a node unfences", "[consensus][unit]") {
   ClusterMetadata m(MetadataConfig{});
   REQUIRE(m.apply(create(64, 3, 3)).is_ok());
   // Until a node unfences, nothing has a leader.
@@ -99,7 +99,7 @@ TEST_CASE("controller: a fenced leader is replaced from the ISR with a new epoch
   CHECK(m.version() == version);
 }
 
-TEST_CASE("controller: the last ISR member keeps the partition; no unclean election unless enabled",
+TEST_CASE("controller: the last ISR member keeps the partition, and no unclean election unless enabled",
           "[consensus][unit]") {
   for (bool unclean : {false, true}) {
     MetadataConfig config;

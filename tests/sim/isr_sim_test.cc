@@ -52,7 +52,7 @@ TEST_CASE("sim isr: each planted ISR bug is caught within 100 seeds", "[sim][sim
   // The five bugs the partitions issue names, and the invariant that should
   // see each first.
   const std::pair<const char*, const char*> bugs[] = {
-      {"hw-over-all-replicas", "P5"},         // HW not over the ISR: a new leader lacks committed records
+      {"hw-over-all-replicas", "P6"},         // HW not over the ISR: beyond an ISR member's durable log
       {"elect-outside-isr", "P5"},            // a leader from outside the ISR
       {"truncate-to-hw", "P3"},               // follower truncates by HW, not by leader epoch
       {"isr-add-before-epoch-start", "P7"},   // ISR joined before the epoch's start
