@@ -199,7 +199,7 @@ TEST_CASE("controller: bad create-cluster commands are refused", "[consensus][un
   CHECK(m.apply(node_cmd(CommandType::kRegisterNode, 7, 1)).code() == core::Code::kInvalidArgument);
 }
 
-TEST_CASE("controller: commands and the metadata image round-trip; malformed bytes are Corruption",
+TEST_CASE("controller: commands and the metadata image round-trip, malformed bytes are Corruption",
           "[consensus][unit]") {
   MetadataCommand alter;
   alter.type = CommandType::kAlterIsr;
@@ -230,7 +230,7 @@ TEST_CASE("controller: commands and the metadata image round-trip; malformed byt
         core::Code::kCorruption);
 }
 
-TEST_CASE("sessions: a node is fenced only after lease plus drift; no lease while its fence is in flight",
+TEST_CASE("sessions: a node is fenced only after lease plus drift, no lease while its fence is in flight",
           "[consensus][unit]") {
   ClusterMetadata m = started(3);
   SessionTracker::Options o;

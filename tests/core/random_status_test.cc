@@ -10,7 +10,7 @@ using keel::core::Random;
 using keel::core::Result;
 using keel::core::Status;
 
-TEST_CASE("random: same seed same stream; forks are independent of consumption", "[core][prop]") {
+TEST_CASE("random: same seed same stream, forks are independent of consumption", "[core][prop]") {
   rc::prop("streams are a function of the seed", [](uint64_t seed) {
     Random a(seed);
     Random b(seed);

@@ -136,7 +136,7 @@ TEST_CASE("frame: malformed, truncated and oversized frames close only their con
   REQUIRE(good_client_ok);
 }
 
-TEST_CASE("frame: a declared length reserves no memory; the buffer grows with bytes that arrive", "[net][unit]") {
+TEST_CASE("frame: a declared length reserves no memory, the buffer grows with bytes that arrive", "[net][unit]") {
   World w(7);
   constexpr size_t kFrameMax = 64 * 1024 * 1024;
   std::vector<size_t> capacities;

@@ -264,7 +264,7 @@ TEST_CASE("metrics writer: HELP and TYPE once per family, label values escaped",
   REQUIRE_FALSE(MetricsWriter::valid_label_name("a:b"));
 }
 
-TEST_CASE("metrics server: request heads are parsed; malformed ones are refused", "[node][unit]") {
+TEST_CASE("metrics server: request heads are parsed, malformed ones are refused", "[node][unit]") {
   auto ok = [](std::string_view head, std::string method, std::string path) {
     auto r = keel::node::parse_http_request_head(head);
     INFO(head);
@@ -348,7 +348,7 @@ TEST_CASE("metrics server: other paths get 404, other methods 405", "[node][sim]
   REQUIRE(h.server().stats().bad_method == 2);
 }
 
-TEST_CASE("metrics server: garbage and oversized requests get 400 and a close; the server serves on", "[node][sim]") {
+TEST_CASE("metrics server: garbage and oversized requests get 400 and a close, the server serves on", "[node][sim]") {
   const uint64_t seed = GENERATE(range(1, 6));
   CAPTURE(seed);
   Harness h({}, seed);

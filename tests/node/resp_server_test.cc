@@ -240,7 +240,7 @@ TEST_CASE("resp server: pipelined requests are answered in order", "[node][sim]"
   REQUIRE(cluster.replicator().proposals == 3000);
 }
 
-TEST_CASE("resp server: bad commands get Redis' errors; connection, node and data survive", "[node][sim]") {
+TEST_CASE("resp server: bad commands get Redis' errors, connection, node and data survive", "[node][sim]") {
   Cluster cluster;
   REQUIRE(cluster.client([](Env& env) {
     RawConn c(env);
@@ -285,7 +285,7 @@ TEST_CASE("resp server: bad commands get Redis' errors; connection, node and dat
   REQUIRE(cluster.server().stats().total_error_replies == 21);
 }
 
-TEST_CASE("resp server: protocol errors are answered and the connection closed; the node serves on", "[node][sim]") {
+TEST_CASE("resp server: protocol errors are answered and the connection closed, the node serves on", "[node][sim]") {
   Cluster cluster;
   REQUIRE(cluster.client([](Env& env) {
     RawConn setup(env);
