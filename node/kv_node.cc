@@ -9,7 +9,7 @@
 
 namespace keel::node {
 
-std::string render_node_metrics(const KvNodeConfig& config, const RaftNode& raft, StateMachine& machine,
+std::string render_node_metrics(const KvNodeConfig& config, const RaftNode& raft, KvStateMachine& machine,
                                 const RespServer& server) {
   MetricsWriter w;
   w.gauge("keel_up", "1 while the node is serving.", 1);
@@ -56,7 +56,7 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   KEEL_ASSERT(config.open_engine != nullptr);
   KEEL_TRY_ASSIGN(std::unique_ptr<storage::KvEngine> engine, config.open_engine(env));
   KEEL_TRY_ASSIGN(std::unique_ptr<KvStateMachine> machine, KvStateMachine::open(env.fibers, *engine));
-  RaftNode raft(env, config.raft, *machine);
+  RaftNode raft(env, config.raft, *machine, &machine->read_view());
   raft.set_observer(config.observer);
   KEEL_TRY(raft.start());
 

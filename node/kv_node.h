@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/env.h"
+#include "node/kv_state_machine.h"
 #include "node/raft_node.h"
 #include "node/resp_server.h"
 
@@ -46,7 +47,7 @@ struct KvNodeConfig {
 // replication progress (leader only), applied entries, RESP clients and
 // commands, key count and the durable applied index. May suspend (counting
 // keys reads the engine).
-std::string render_node_metrics(const KvNodeConfig& config, const RaftNode& raft, StateMachine& machine,
+std::string render_node_metrics(const KvNodeConfig& config, const RaftNode& raft, KvStateMachine& machine,
                                 const RespServer& server);
 
 // Runs until the node fails (a storage error) or its process dies. Returns

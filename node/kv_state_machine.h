@@ -85,7 +85,7 @@ class KvStateMachine final : public StateMachine {
   // May suspend.
   core::Status restore(core::LogIndex index, core::ByteView data) override;
 
-  ReadView& read_view() override { return view_; }
+  ReadView& read_view() { return view_; }
   // storage::KvDigest of the engine contents; 0 if the engine fails (the
   // failure is also recorded). May suspend.
   uint64_t digest() override;

@@ -41,10 +41,11 @@ struct RaftNode::PeerLink {
   core::WaitList wakeup;
 };
 
-RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine)
+RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine, ReadView* read_view)
     : env_(env),
       options_(std::move(options)),
       state_machine_(state_machine),
+      read_view_(read_view),
       wakeup_(env.fibers),
       applied_(env.fibers),
       stopped_(env.fibers),

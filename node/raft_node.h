@@ -22,6 +22,7 @@
 #include <string>
 
 #include "consensus/raft.h"
+#include "core/assert.h"
 #include "core/env.h"
 #include "core/fiber_group.h"
 #include "core/sync.h"
@@ -88,7 +89,9 @@ class RaftObserver {
 
 class RaftNode : public Replicator {
  public:
-  RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine);
+  // `read_view`: what the front end reads after a barrier (the KV machine's
+  // view); null for a group nobody reads through RESP (the controller).
+  RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine, ReadView* read_view = nullptr);
   ~RaftNode() override;
   RaftNode(const RaftNode&) = delete;
   RaftNode& operator=(const RaftNode&) = delete;
@@ -105,7 +108,10 @@ class RaftNode : public Replicator {
 
   core::Result<core::Bytes> propose(core::Bytes command) override;
   core::Status read_barrier(bool stale_ok) override;
-  ReadView& read_view() override { return state_machine_.read_view(); }
+  ReadView& read_view() override {
+    KEEL_ASSERT_MSG(read_view_ != nullptr, "this Raft group has no read view");
+    return *read_view_;
+  }
 
   // Null before start().
   const consensus::Raft* raft() const { return raft_.get(); }
@@ -144,6 +150,7 @@ class RaftNode : public Replicator {
   core::Env& env_;
   RaftNodeOptions options_;
   StateMachine& state_machine_;
+  ReadView* read_view_;
   RaftObserver* observer_ = nullptr;
   std::unique_ptr<RaftStorage> storage_;
   std::unique_ptr<consensus::Raft> raft_;

@@ -1,5 +1,7 @@
 // StateMachine: what a replicated log drives (Raft in v0.1, a partition's
-// ISR log in v0.2). Entries arrive committed and in index order.
+// ISR log in v0.2, the controller's metadata). Entries arrive committed and
+// in index order. Reads are the owner's business: the KV machine offers a
+// ReadView, the controller its metadata.
 //
 // Durability contract: apply() may keep its effects in memory; persist()
 // makes everything applied so far durable together with the applied index
@@ -38,7 +40,6 @@ class StateMachine {
   // Errors: Corruption for bytes that do not decode. May suspend.
   virtual core::Status restore(core::LogIndex index, core::ByteView data) = 0;
 
-  virtual ReadView& read_view() = 0;
   // Digest of the state, equal on replicas with equal contents. May
   // suspend while an apply or persist holds the machine (see busy()).
   virtual uint64_t digest() = 0;

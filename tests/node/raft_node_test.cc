@@ -67,7 +67,6 @@ class ListMachine : public keel::node::StateMachine, public keel::node::ReadView
     applied_ = index;
     return persist();
   }
-  keel::node::ReadView& read_view() override { return *this; }
   uint64_t digest() override { return keel::core::checksum64(encode()); }
   keel::core::Result<std::optional<Bytes>> get(ByteView) override { return std::optional<Bytes>(); }
   keel::core::Result<uint64_t> size() override { return items_.size(); }
@@ -117,7 +116,7 @@ struct Cluster {
         RaftNodeOptions o = options;
         o.id = NodeId(i);
         o.snapshot_entries = 50;
-        RaftNode node(env, o, machine);
+        RaftNode node(env, o, machine, &machine);
         keel::sim::RaftInvariants::NodeObserver observer(invariants, NodeId(i), ++incarnations[i]);
         node.set_observer(&observer);
         REQUIRE(node.start().is_ok());

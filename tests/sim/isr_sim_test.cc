@@ -95,3 +95,15 @@ TEST_CASE("sim isr: an unknown --bug is refused", "[sim][unit]") {
   REQUIRE_FALSE(r.pass);
   REQUIRE(violations(r).find("unknown --bug") != std::string::npos);
 }
+
+TEST_CASE("sim isr: seeds that once found ISR bugs stay green", "[sim][sim]") {
+  // A restarted replica following a stale controller record (16), an epoch
+  // without records kept in the cache (148), compaction dropping the
+  // snapshot's epoch (81, 312), a divergence answer instead of a snapshot
+  // (400), a lease granted while a fence was in flight (838, 919).
+  for (uint64_t seed : {16, 81, 148, 312, 400, 838, 919}) {
+    const RunResult r = run("isr-register", seed);
+    INFO("keel-sim --seed " << seed << " --workload isr-register" << violations(r));
+    REQUIRE(r.pass);
+  }
+}
