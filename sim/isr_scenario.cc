@@ -38,7 +38,12 @@
 #include "consensus/controller.h"
 #include "consensus/partition.h"
 #include "core/assert.h"
+#include "core/fiber_group.h"
+#include "core/sync.h"
 #include "net/resp/command.h"
+#include "node/controller_state_machine.h"
+#include "node/raft_node.h"
+#include "sim/raft_invariants.h"
 #include "sim/run.h"
 #include "sim/scenarios.h"
 #include "workloads/durability.h"
@@ -215,6 +220,15 @@ struct AckedWrite {
   core::Instant at;
 };
 
+// One member of the controller's Raft group, while its process runs.
+struct CtlMember {
+  HostId host;
+  node::RaftNode* raft = nullptr;
+  node::ControllerStateMachine* machine = nullptr;
+  std::deque<MetadataCommand>* queue = nullptr;
+  core::WaitList* wake = nullptr;
+};
+
 enum class IsrWorkload : uint8_t { kRegister, kCounter, kUniqueWrites };
 
 class IsrScenario : public Scenario {
@@ -248,23 +262,36 @@ class IsrScenario : public Scenario {
       bug_isr_early_ = true;
     } else if (options.bug == "elect-before-lease-expiry") {
       bug_early_fence_ = true;
+    } else if (options.bug == "controller-commit-without-quorum") {
+      ctl_options_.raft.test_bug_commit_without_quorum = true;
     } else if (!options.bug.empty()) {
       violation("unknown --bug '" + options.bug + "'");
     }
     meta_ = ClusterMetadata(mc);
+    metadata_config_ = mc;
     SessionTracker::Options so;
     so.lease = Duration::millis(1000);
     so.drift_bound = Duration::millis(200);
     so.test_bug_expire_early = bug_early_fence_;
     sessions_ = std::make_unique<SessionTracker>(so);
 
-    MetadataCommand create;
-    create.type = CommandType::kCreateCluster;
-    create.partitions = partitions_;
-    create.replication_factor = rf_;
-    for (int i = 1; i <= n; ++i) create.nodes.push_back(NodeId(static_cast<uint32_t>(i)));
-    KEEL_ASSERT(meta_.apply(create).is_ok());
-    sessions_->reset(world.now(), meta_);
+    // The controller: a Raft group whose members run beside the partition
+    // replicas (member i shares node i's fate: crashes, pauses, restarts).
+    // Its state machine is the cluster metadata; the scenario plays its
+    // leader's part (sessions, heartbeats, ISR requests) against whatever
+    // the current Raft leader has applied.
+    for (int i = 1; i <= n; ++i) {
+      ctl_options_.members[NodeId(static_cast<uint32_t>(i))] = {
+          core::Address{"n" + std::to_string(i), 7000}, core::Address{"n" + std::to_string(i), 6379}};
+    }
+    ctl_options_.tick_interval = Duration::millis(10);
+    ctl_options_.raft.election_timeout_ticks = 10;
+    ctl_options_.snapshot_entries = 50;
+    ctl_.resize(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      ctl_[static_cast<size_t>(i)].host =
+          world.add_host("n" + std::to_string(i + 1), [this, i](core::Env& env) { controller_member(env, i); });
+    }
 
     for (int i = 1; i <= n; ++i) {
       Node node;
@@ -292,13 +319,18 @@ class IsrScenario : public Scenario {
   }
 
   std::vector<HostId> nodes() const override { return {}; }
+  // The controller members are hosts too, but they start and stop with
+  // their partition node (start_node, crash_node), not with the run.
   std::vector<HostId> hosts() const override { return {}; }
   std::vector<FaultKind> allowed_faults() const override { return {}; }
 
   void on_healed(World& world) override {
     healed_ = true;
     cut_.clear();
-    controller_up_ = true;
+    for (CtlMember& m : ctl_) {
+      if (world.host_state(m.host) == HostState::kPaused) world.resume(m.host);
+      if (world.host_state(m.host) == HostState::kDown) world.start(m.host);
+    }
     for (Node& node : nodes_) {
       if (node.state == NodeState::kPaused) resume_node(node);
       if (node.state == NodeState::kDown) start_node(node);
@@ -313,6 +345,7 @@ class IsrScenario : public Scenario {
   void report(World& world, RunResult& result) override {
     (void)world;
     for (const std::string& v : violations_) result.violation(v);
+    for (const std::string& v : raft_invariants_.violations()) result.violation("controller group: " + v);
     if (!detail_.empty()) result.detail += detail_;
     for (const workloads::Operation& op : history_.ops()) {
       if (op.outcome == workloads::Outcome::kOk) ++result.ops_ok;
@@ -412,7 +445,7 @@ class IsrScenario : public Scenario {
       if (!linked(a, b)) return;
       if (endpoint_incarnation(a) != a_inc || endpoint_incarnation(b) != b_inc) return;
       if (a == kControllerEndpoint || b == kControllerEndpoint) {
-        if (!controller_up_) return;
+        if (controller_leader() == nullptr) return;
       }
       if (b != kControllerEndpoint && b < kClientEndpointBase) {
         Node& nd = nodes_[b - 1];
@@ -429,6 +462,8 @@ class IsrScenario : public Scenario {
   // --- Nodes -----------------------------------------------------------------
 
   void start_node(Node& n) {
+    const HostId h = ctl_[n.id.value() - 1].host;
+    if (world_->host_state(h) == HostState::kDown) world_->start(h);
     n.state = NodeState::kUp;
     ++n.incarnation;
     n.replicas.clear();
@@ -442,6 +477,7 @@ class IsrScenario : public Scenario {
 
   void crash_node(Node& n) {
     if (n.state == NodeState::kDown) return;
+    world_->crash(ctl_[n.id.value() - 1].host);
     n.state = NodeState::kDown;
     n.replicas.clear();  // in-flight writes are lost with the process
     n.deferred.clear();
@@ -451,10 +487,13 @@ class IsrScenario : public Scenario {
 
   void pause_node(Node& n) {
     if (n.state != NodeState::kUp) return;
+    world_->pause(ctl_[n.id.value() - 1].host);
     n.state = NodeState::kPaused;
   }
 
   void resume_node(Node& n) {
+    const HostId h = ctl_[n.id.value() - 1].host;
+    if (world_->host_state(h) == HostState::kPaused) world_->resume(h);
     if (n.state != NodeState::kPaused) return;
     n.state = NodeState::kUp;
     std::vector<std::function<void()>> held;
@@ -852,8 +891,10 @@ class IsrScenario : public Scenario {
   // once it has applied what this session already saw or wrote.
   void follower_read(size_t c, uint64_t seq, uint32_t p, const std::string& key, int tries) {
     ClientState& cl = clients_[c];
-    const PartitionState& st = meta_.partition(PartitionId(p));
-    const NodeId target = st.replicas[random_.uniform(0, st.replicas.size() - 1)];
+    const NodeId target = meta_.created()
+                              ? meta_.partition(PartitionId(p)).replicas[random_.uniform(
+                                    0, meta_.partition(PartitionId(p)).replicas.size() - 1)]
+                              : NodeId(static_cast<uint32_t>(random_.uniform(1, nodes_.size())));
     const uint64_t min_offset = cl.session_offset[p];
     const uint32_t from = cl.endpoint;
     send(from, target.value(), [this, c, seq, p, key, tries, target, from, min_offset] {
@@ -997,16 +1038,87 @@ class IsrScenario : public Scenario {
 
   // --- The controller -----------------------------------------------------------
 
-  void propose(MetadataCommand cmd) {
-    // Commands commit in order, each after a Raft-like delay.
-    Instant at = std::max(world_->now() + random_.uniform_duration(Duration::millis(2), Duration::millis(10)),
-                          last_commit_);
-    last_commit_ = at;
-    const uint64_t era = controller_era_;
-    world_->at(at, [this, cmd, era] {
-      if (era != controller_era_) return;  // the old leader's uncommitted proposals are lost
-      commit(cmd);
+  // --- The controller group ---------------------------------------------------
+
+  // One member's program: its metadata machine, its Raft node, and a fiber
+  // that proposes what the scenario queues while this member leads.
+  void controller_member(core::Env& env, int i) {
+    CtlMember& m = ctl_[static_cast<size_t>(i)];
+    auto opened = node::ControllerStateMachine::open(env.disk, "controller", metadata_config_);
+    if (!opened.is_ok()) {
+      protocol_violation("controller member n" + std::to_string(i + 1) + " cannot open its metadata: " +
+                         opened.status().to_string());
+      return;
+    }
+    node::ControllerStateMachine& machine = **opened;
+    node::RaftNodeOptions o = ctl_options_;
+    o.id = NodeId(static_cast<uint32_t>(i + 1));
+    node::RaftNode raft(env, o, machine);
+    RaftInvariants::NodeObserver observer(raft_invariants_, o.id, ++ctl_incarnations_[i]);
+    raft.set_observer(&observer);
+    const core::Status started = raft.start();
+    if (!started.is_ok()) {
+      protocol_violation("controller member n" + std::to_string(i + 1) + " cannot start: " + started.to_string());
+      return;
+    }
+    std::deque<MetadataCommand> queue;
+    core::WaitList wake(env.fibers);
+    struct Clear {
+      CtlMember& m;
+      ~Clear() {
+        m.raft = nullptr;
+        m.machine = nullptr;
+        m.queue = nullptr;
+        m.wake = nullptr;
+      }
+    } clear{m};
+    m.raft = &raft;
+    m.machine = &machine;
+    m.queue = &queue;
+    m.wake = &wake;
+    core::FiberGroup fibers(env);  // destroyed first: the proposer dies before what it uses
+    fibers.spawn("ctl.proposer", [this, &queue, &wake, &raft] {
+      for (;;) {
+        while (queue.empty()) wake.wait();
+        MetadataCommand cmd = std::move(queue.front());
+        queue.pop_front();
+        const auto reply = raft.propose(consensus::encode_command(cmd));
+        dbg("controller cmd %d node %u inc %llu: %s", static_cast<int>(cmd.type), cmd.node.value(),
+            (unsigned long long)cmd.incarnation, reply.is_ok() ? reply->c_str() : reply.status().to_string().c_str());
+        proposal_done(cmd);
+      }
     });
+    (void)raft.wait();
+  }
+
+  // The member that leads the controller group and has applied everything
+  // committed before its term (so its metadata is the cluster's), or null.
+  CtlMember* controller_leader() {
+    for (CtlMember& m : ctl_) {
+      if (m.raft == nullptr || !m.raft->is_leader() || m.raft->raft() == nullptr) continue;
+      if (world_->host_state(m.host) != HostState::kUp) continue;
+      const consensus::Raft& r = *m.raft->raft();
+      if (r.applied_index() < r.commit_index()) continue;
+      return &m;
+    }
+    return nullptr;
+  }
+
+  void propose(MetadataCommand cmd) {
+    CtlMember* leader = controller_leader();
+    if (leader == nullptr) {
+      proposal_done(cmd);  // lost: whoever needs it asks again
+      return;
+    }
+    leader->queue->push_back(std::move(cmd));
+    leader->wake->notify_one();
+  }
+
+  void proposal_done(const MetadataCommand& cmd) {
+    if (cmd.type != CommandType::kAlterIsr) {
+      pending_.erase({cmd.node.value(), cmd.incarnation, static_cast<uint8_t>(cmd.type)});
+    }
+    observe_metadata();
   }
 
   // Proposes a node command unless the same one is already in flight.
@@ -1020,38 +1132,45 @@ class IsrScenario : public Scenario {
     return true;
   }
 
-  void commit(const MetadataCommand& cmd) {
-    // The proposal is no longer in flight, applied or refused.
-    if (cmd.type != CommandType::kAlterIsr) {
-      pending_.erase({cmd.node.value(), cmd.incarnation, static_cast<uint8_t>(cmd.type)});
-    }
+  // Takes the controller leader's metadata when it moved past what was seen,
+  // and checks every partition record that changed: P1 and P10 (epochs
+  // strictly increase), P5 and P9 at each election, P7 at each ISR growth.
+  void observe_metadata() {
+    CtlMember* leader = controller_leader();
+    if (leader == nullptr) return;
+    const ClusterMetadata& lm = leader->machine->metadata();
+    if (lm.version() <= seen_version_) return;
+    seen_version_ = lm.version();
     const std::vector<PartitionState> before = meta_.partitions();
-    core::Status s = meta_.apply(cmd);
-    dbg("controller cmd %d node %u inc %llu: %s", static_cast<int>(cmd.type), cmd.node.value(),
-        (unsigned long long)cmd.incarnation, s.to_string().c_str());
-    if (!s.is_ok()) return;
-    // P1/P10: epochs strictly increase; a new leader comes from the old ISR.
-    for (PartitionId pid : meta_.last_changed()) {
-      const PartitionState& old = before[pid.value()];
-      const PartitionState& now = meta_.partition(pid);
+    meta_ = lm;
+    bool changed = false;
+    for (uint32_t p = 0; p < meta_.partition_count(); ++p) {
+      const PartitionState& now = meta_.partition(PartitionId(p));
+      if (p >= before.size()) {
+        changed = true;
+        continue;
+      }
+      const PartitionState& old = before[p];
+      if (now == old) continue;
+      changed = true;
       if (now.partition_epoch <= old.partition_epoch) {
-        protocol_violation("P10: partition " + pid.to_string() + " changed without a new partition epoch");
+        protocol_violation("P10: partition " + std::to_string(p) + " changed without a new partition epoch");
       }
       if (now.leader != old.leader) {
         if (now.leader_epoch <= old.leader_epoch) {
-          protocol_violation("P1: partition " + pid.to_string() + " changed leader without a new leader epoch");
+          protocol_violation("P1: partition " + std::to_string(p) + " changed leader without a new leader epoch");
         }
-        if (now.leader.value() != 0) on_elected(pid.value(), old, now);
+        if (now.leader.value() != 0) on_elected(p, old, now);
       }
-      if (cmd.type == CommandType::kAlterIsr) check_isr_add(pid.value(), old, now);
-      dbg("  p%u leader n%u e%llu pe%llu isr=%zu", pid.value(), now.leader.value(),
+      if (now.leader == old.leader && now.leader_epoch == old.leader_epoch) check_isr_add(p, old, now);
+      dbg("  p%u leader n%u e%llu pe%llu isr=%zu", p, now.leader.value(),
           (unsigned long long)now.leader_epoch.value(), (unsigned long long)now.partition_epoch, now.isr.size());
-      world_->tracer().event("isr.metadata", {{"partition", pid.value()},
+      world_->tracer().event("isr.metadata", {{"partition", p},
                                               {"leader", now.leader.value()},
                                               {"epoch", now.leader_epoch.value()},
                                               {"isr", static_cast<uint64_t>(now.isr.size())}});
     }
-    if (!meta_.last_changed().empty()) push_metadata();
+    if (changed) push_metadata();
   }
 
   void push_metadata() {
@@ -1089,24 +1208,50 @@ class IsrScenario : public Scenario {
   }
 
   void controller_tick() {
-    if (controller_up_) {
-      for (const auto& [id, inc] : sessions_->expired(world_->now(), meta_)) {
-        if (propose_once(CommandType::kFenceNode, id, inc)) sessions_->fencing(id, inc);
+    if (!raft_invariants_.violations().empty()) {
+      protocol_violation("controller group: " + raft_invariants_.violations().front());
+    }
+    CtlMember* leader = controller_leader();
+    if (leader != nullptr) {
+      // A new controller leader counts every node as just heard from: an
+      // older leader may have granted leases a moment ago.
+      const std::pair<uint32_t, uint64_t> term{leader->raft->raft()->id().value(),
+                                               leader->raft->raft()->term().value()};
+      observe_metadata();
+      if (term != ctl_term_) {
+        if (ctl_term_.first != 0) KEEL_COVER(cover_, "isr sim: controller failed over");
+        ctl_term_ = term;
+        sessions_->reset(world_->now(), meta_);
+        // Whatever an earlier leader had queued or in flight may be lost
+        // with it: let every request be made again.
+        pending_.clear();
+      }
+      if (!meta_.created()) {
+        if (pending_.insert({0, 0, static_cast<uint8_t>(CommandType::kCreateCluster)}).second) {
+          MetadataCommand create;
+          create.type = CommandType::kCreateCluster;
+          create.partitions = partitions_;
+          create.replication_factor = rf_;
+          for (const Node& n : nodes_) create.nodes.push_back(n.id);
+          propose(create);
+        }
+      } else {
+        for (const auto& [id, inc] : sessions_->expired(world_->now(), meta_)) {
+          if (propose_once(CommandType::kFenceNode, id, inc)) sessions_->fencing(id, inc);
+        }
       }
     }
     world_->after(kTick, [this] { controller_tick(); });
   }
 
+  // The controller leader's process crashes; it restarts after `down`.
   void controller_failover(Duration down) {
-    if (!controller_up_) return;
-    controller_up_ = false;
-    ++controller_era_;
-    pending_.clear();
-    world_->after(down, [this] {
-      controller_up_ = true;
-      pending_.clear();
-      sessions_->reset(world_->now(), meta_);
-      KEEL_COVER(cover_, "isr sim: controller failed over");
+    CtlMember* leader = controller_leader();
+    if (leader == nullptr) return;
+    const HostId h = leader->host;
+    world_->crash(h);
+    world_->after(down, [this, h] {
+      if (world_->host_state(h) == HostState::kDown) world_->start(h);
     });
   }
 
@@ -1358,6 +1503,7 @@ class IsrScenario : public Scenario {
   NodeId pick_node(uint64_t pick) const { return NodeId(static_cast<uint32_t>(pick % nodes_.size() + 1)); }
   // The current leader of some partition (by the controller's record).
   NodeId pick_leader(uint64_t pick) const {
+    if (!meta_.created()) return pick_node(pick);
     const PartitionState& st = meta_.partition(PartitionId(static_cast<uint32_t>(pick % partitions_)));
     return st.leader.value() != 0 ? st.leader : pick_node(pick);
   }
@@ -1442,6 +1588,10 @@ class IsrScenario : public Scenario {
         quiet = false;
         why = "a client is busy";
       }
+    }
+    if (!meta_.created()) {
+      quiet = false;
+      why = "the controller never created the cluster";
     }
     for (uint32_t p = 0; p < partitions_ && quiet; ++p) {
       const PartitionState& st = meta_.partition(PartitionId(p));
@@ -1561,9 +1711,13 @@ class IsrScenario : public Scenario {
 
   ClusterMetadata meta_;
   std::unique_ptr<SessionTracker> sessions_;
-  bool controller_up_ = true;
-  uint64_t controller_era_ = 0;
-  Instant last_commit_;
+  consensus::MetadataConfig metadata_config_;
+  node::RaftNodeOptions ctl_options_;
+  std::vector<CtlMember> ctl_;
+  std::map<int, uint64_t> ctl_incarnations_;
+  RaftInvariants raft_invariants_;
+  std::pair<uint32_t, uint64_t> ctl_term_{0, 0};
+  uint64_t seen_version_ = 0;
   // Node commands in flight: (node, incarnation, command type).
   std::set<std::tuple<uint32_t, uint64_t, uint8_t>> pending_;
 

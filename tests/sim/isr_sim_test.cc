@@ -107,3 +107,13 @@ TEST_CASE("sim isr: seeds that once found ISR bugs stay green", "[sim][sim]") {
     REQUIRE(r.pass);
   }
 }
+
+TEST_CASE("sim isr: the controller is a Raft group whose invariants are checked online", "[sim][sim]") {
+  // The controller's metadata is replicated by RaftNodes running
+  // ControllerStateMachine beside the partition replicas; R1-R8 are checked
+  // after every Ready. A Raft bug planted in that group is reported.
+  const RunResult r = run("isr-register", 1, "controller-commit-without-quorum");
+  INFO(violations(r));
+  REQUIRE_FALSE(r.pass);
+  REQUIRE(violations(r).find("controller group: R") != std::string::npos);
+}
