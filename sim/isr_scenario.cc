@@ -640,6 +640,11 @@ class IsrScenario : public Scenario {
       if (m.type == consensus::PartitionMessageType::kFetchResponse &&
           m.error == consensus::FetchError::kSnapshotNeeded) {
         attach_snapshot(d, m);
+        // Bad input: now and then a snapshot arrives damaged (a bit flip
+        // past the transport's own checks); the follower must refuse it.
+        if (!m.snapshot_data.empty() && random_.one_in(10)) {
+          m.snapshot_data[random_.uniform(0, m.snapshot_data.size() - 1)] ^= 0x10;
+        }
       }
       const uint32_t to = m.to.value();
       send(n.id.value(), to, [this, to, m = std::move(m)] { deliver(node(NodeId(to)), m); });
@@ -728,7 +733,12 @@ class IsrScenario : public Scenario {
         m.error == consensus::FetchError::kSnapshotNeeded && !m.snapshot_data.empty()) {
       // Bad input: a snapshot whose checksum fails is refused here.
       const std::string& data = m.snapshot_data;
-      if (data.size() < 8 || core::get_u64(data.data()) != core::checksum64(core::ByteView(data).substr(8))) return;
+      if (data.size() < 8 || core::get_u64(data.data()) != core::checksum64(core::ByteView(data).substr(8))) {
+        KEEL_COVER(cover_, "isr sim: snapshot with a bad checksum refused");
+        world_->tracer().warn("n" + n.id.to_string() + " partition " + m.partition.to_string() +
+                              ": refused a snapshot whose checksum fails");
+        return;
+      }
     }
     core::Status st = r->core.step(m);
     dbg("n%u p%u step %s from n%u e%llu off=%llu last=%llu div=%llu/%llu err=%s recs=%zu hw=%llu -> %s cache=%s", n.id.value(), m.partition.value(),
