@@ -1,11 +1,16 @@
 #include "storage/mem_kv_engine.h"
 
+#include <algorithm>
+
 namespace keel::storage {
 
 namespace {
 
 // Snapshot metadata naming the encoding of the data that follows. v2 adds
-// the partitions' applied offsets after the entries; v1 is still read.
+// the partitions' applied offsets and then the applied index after the
+// entries, and its snapshots are numbered by a generation that grows with
+// every persist (v1 numbered them by the applied index, so persisting twice
+// at one index replaced the only snapshot in place); v1 is still read.
 constexpr std::string_view kMemKvSnapshotTagV1 = "keel.mem_kv.v1";
 constexpr std::string_view kMemKvSnapshotTag = "keel.mem_kv.v2";
 
@@ -19,6 +24,7 @@ core::Result<std::unique_ptr<MemKvEngine>> MemKvEngine::open(core::Disk& disk, s
   const Snapshot& snap = loaded->snapshot;
   const std::string where = engine->store_->dir() + " snapshot " + snap.index.to_string();
   const bool v1 = snap.metadata == kMemKvSnapshotTagV1;
+  core::LogIndex applied = snap.index;  // v1; v2 stores it in the data
   if (!v1 && snap.metadata != kMemKvSnapshotTag) {
     return core::failed_precondition(where + " was not written by MemKvEngine v1 or v2");
   }
@@ -55,9 +61,13 @@ core::Result<std::unique_ptr<MemKvEngine>> MemKvEngine::open(core::Disk& disk, s
       engine->partition_applied_[id] = core::Offset(core::get_u64(data.data() + p + 4));
       p += 12;
     }
+    if (data.size() - p < 8) return core::corruption(where + ": truncated applied index");
+    applied = core::LogIndex(core::get_u64(data.data() + p));
+    p += 8;
   }
   if (p != data.size()) return core::corruption(where + ": trailing bytes after the entries");
-  engine->applied_ = snap.index;
+  engine->applied_ = applied;
+  engine->generation_ = snap.index;
   engine->skipped_corrupt_ = loaded->skipped_corrupt;
   return engine;
 }
@@ -166,7 +176,12 @@ core::Status MemKvEngine::persist() {
     core::put_u32(data, id);
     core::put_u64(data, offset.value());
   }
-  core::Status s = store_->save(applied_, kMemKvSnapshotTag, data);
+  core::put_u64(data, applied_.value());
+  // A new file for every persist: a crash while writing it leaves the
+  // previous snapshot whole to fall back on.
+  const core::LogIndex generation(std::max(generation_.value() + 1, applied_.value()));
+  core::Status s = store_->save(generation, kMemKvSnapshotTag, data);
+  if (s.is_ok()) generation_ = generation;
   if (!s.is_ok()) failed_ = s;
   return s;
 }

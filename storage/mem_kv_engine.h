@@ -58,6 +58,8 @@ class MemKvEngine final : public KvEngine {
   std::unique_ptr<SnapshotStore> store_;
   std::map<core::Bytes, core::Bytes, std::less<>> data_;
   core::LogIndex applied_;
+  // The number of the newest snapshot file (grows with every persist).
+  core::LogIndex generation_;
   std::map<uint32_t, core::Offset> partition_applied_;
   bool closed_ = false;
   core::Status failed_;
