@@ -298,6 +298,9 @@ class PartitionReplica {
   uint64_t partition_epoch() const { return partition_epoch_; }
   const std::set<NodeId>& isr() const { return isr_; }
   Offset log_start() const { return log_start_; }
+  // The epoch of the record at log_start() - 1 (Epoch(0) when the log
+  // starts at 0).
+  Epoch snapshot_epoch() const { return snapshot_epoch_; }
   Offset log_end() const { return Offset(log_start_.value() + log_.size()); }
   Offset durable_end() const { return durable_end_; }
   Offset high_watermark() const { return hw_; }

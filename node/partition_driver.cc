@@ -93,7 +93,8 @@ void PartitionDriver::stop() {
   running_ = false;
   wakeup_.notify_all();
   stopped_.notify_all();
-  for (auto& [offset, w] : waiters_) w.promise->set(core::unavailable("partition stopping"));
+  // Proposed already: another replica may still commit them.
+  for (auto& [offset, w] : waiters_) w.promise->set(core::aborted("partition stopping"));
   waiters_.clear();
 }
 
@@ -216,7 +217,10 @@ void PartitionDriver::attach_snapshot(PartitionMessage& message) {
   auto image = kv_.image();
   if (!image.is_ok()) return;  // the follower asks again
   message.snapshot_offset = applied;
-  message.snapshot_epoch = replica_->epochs().epoch_at(applied.prev());
+  // The cache may start at the log start itself (after a compaction or an
+  // install): the record before it is the replica's snapshot epoch.
+  message.snapshot_epoch = applied == replica_->log_start() ? replica_->snapshot_epoch()
+                                                            : replica_->epochs().epoch_at(applied.prev());
   message.snapshot_data = encode_image(*image);
 }
 
@@ -229,13 +233,18 @@ Status PartitionDriver::handle_ready() {
     transport_.send(m);
   }
   if (rd.isr_request) transport_.send_isr_request(*rd.isr_request);
-  const Offset until = std::min(rd.committed_end, storage_->durable_end());
+  const Offset until = options_.test_bug_apply_before_commit ? storage_->durable_end()
+                                                             : std::min(rd.committed_end, storage_->durable_end());
   while (kv_.applied() < until) {
     const Offset o = kv_.applied();
     const consensus::Record* rec = replica_->record_at(o);
     KEEL_ASSERT_MSG(rec != nullptr, "a committed record to apply is not in the log");
+    const core::Epoch epoch = rec->epoch;
     KEEL_TRY_ASSIGN(Bytes reply, kv_.apply(o, rec->data));
-    if (waiters_.count(o.value()) > 0) replies_[o.value()] = std::move(reply);
+    // The reply is the waiter's only if this is its record: the same offset
+    // in the same epoch (another leader's record there is not).
+    auto w = waiters_.find(o.value());
+    if (w != waiters_.end() && w->second.epoch == epoch) replies_[o.value()] = std::move(reply);
   }
   replica_->advance(storage_->durable_end(), kv_.applied());
   settle_waiters();

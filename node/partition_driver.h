@@ -52,6 +52,10 @@ struct PartitionDriverOptions {
   // Persist the engine and compact the log every this many applied records.
   uint64_t compact_every = 1000;
   size_t inbox_max = 8192;
+  // TEST ONLY: records are applied (and their writers answered) once this
+  // replica holds them durably, before they are committed (the simulator
+  // must catch it).
+  bool test_bug_apply_before_commit = false;
 };
 
 class PartitionDriver {
@@ -82,6 +86,8 @@ class PartitionDriver {
   core::Result<core::Bytes> propose(core::Bytes command, bool acks_all);
 
   const consensus::PartitionReplica* replica() const { return replica_.get(); }
+  // False once stopped (stop(), or a storage failure: see wait()).
+  bool running() const { return running_; }
   PartitionKv& kv() { return kv_; }
   uint64_t refused_inputs() const { return refused_inputs_; }
   uint64_t snapshots_installed() const { return snapshots_installed_; }

@@ -15,5 +15,8 @@ std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload);
 // replicated by the ISR protocol under
 // the controller model (sim/isr_scenario.cc); nullptr for another name.
 std::unique_ptr<Scenario> make_isr_scenario(const std::string& workload);
+// isr-driver: the partition data path itself (PartitionDriver, storage and
+// engine on simulated disks) under crashes, pauses and disk faults.
+std::unique_ptr<Scenario> make_driver_scenario();
 
 }  // namespace keel::sim
