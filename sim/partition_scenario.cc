@@ -65,6 +65,8 @@ class DriverScenario : public Scenario {
   void setup(World& world, const RunOptions& options) override {
     world_ = &world;
     random_ = world.random().fork("isr-driver");
+    // The final checks must run inside the liveness window.
+    liveness_deadline_ = Instant() + options.fault_window + options.liveness_window - Duration::seconds(2);
     nodes_n_ = std::max(options.nodes, 1);
     partitions_ = static_cast<uint32_t>(random_.uniform(1, 6));
     const size_t rf = std::min<size_t>(static_cast<size_t>(nodes_n_), 3);
@@ -381,7 +383,7 @@ class DriverScenario : public Scenario {
       }
     }
     if (!why.empty()) {
-      if (world_->now() > Instant() + Duration::seconds(20) + Duration::seconds(28)) {
+      if (world_->now() > liveness_deadline_) {
         std::string errors;
         for (const auto& [i, e] : last_error_) errors += " n" + std::to_string(i) + ": " + e;
         violations_.push_back("C5 liveness: the cluster never settled after the heal: " + why + errors);
@@ -428,6 +430,7 @@ class DriverScenario : public Scenario {
 
   World* world_ = nullptr;
   core::Random random_{0};
+  Instant liveness_deadline_;
   int nodes_n_ = 3;
   uint32_t partitions_ = 1;
   size_t min_isr_ = 1;
