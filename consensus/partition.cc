@@ -177,6 +177,7 @@ void PartitionReplica::become_leader(const PartitionState& state) {
   partition_epoch_ = state.partition_epoch;
   isr_ = state.isr;
   if (epoch_ > epochs_.latest()) epochs_.assign(epoch_, log_end());
+  read_fence_ = log_end();
   follower_end_.clear();
   follower_incarnation_.clear();
   last_fetch_at_.clear();

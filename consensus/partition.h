@@ -304,6 +304,12 @@ class PartitionReplica {
   Offset log_end() const { return Offset(log_start_.value() + log_.size()); }
   Offset durable_end() const { return durable_end_; }
   Offset high_watermark() const { return hw_; }
+  // The log end when this replica (this object, this process) last became
+  // leader: once the HW reaches it, every record committed before the
+  // election is below the HW, so a read at the HW is linearizable. (The
+  // start of the current epoch is not enough: a leader restarted into the
+  // same epoch starts from a HW below records it had committed.)
+  Offset read_fence() const { return read_fence_; }
   Offset applied() const { return applied_; }
   const EpochCache& epochs() const { return epochs_; }
   // nullptr unless log_start <= offset < log_end.
@@ -350,6 +356,7 @@ class PartitionReplica {
   EpochCache epochs_;
   Offset durable_end_;
   Offset hw_;
+  Offset read_fence_;
   Offset applied_;
   uint64_t now_ = 0;  // ticks
 

@@ -64,6 +64,7 @@ PartitionDriver::PartitionDriver(core::Env& env, PartitionDriverOptions options,
       transport_(transport),
       wakeup_(env.fibers),
       stopped_(env.fibers),
+      applied_(env.fibers),
       fibers_(env) {}
 
 PartitionDriver::~PartitionDriver() {
@@ -93,6 +94,7 @@ void PartitionDriver::stop() {
   running_ = false;
   wakeup_.notify_all();
   stopped_.notify_all();
+  applied_.notify_all();
   // Proposed already: another replica may still commit them.
   for (auto& [offset, w] : waiters_) w.promise->set(core::aborted("partition stopping"));
   waiters_.clear();
@@ -133,6 +135,35 @@ core::Result<Bytes> PartitionDriver::propose(Bytes command, bool acks_all) {
     return core::aborted("no outcome within " + options_.proposal_timeout.to_string());
   }
   return result;
+}
+
+core::Status PartitionDriver::read_barrier() {
+  if (!running_) return core::unavailable("partition stopping");
+  if (replica_->role() != PartitionRole::kLeader) {
+    return core::failed_precondition("partition " + options_.replica.partition.to_string() + ": not the leader");
+  }
+  // A controller record not yet applied may depose this leader: the lease
+  // that came with it does not count before it.
+  if (!states_.empty() || env_.now() >= lease_until_) return core::unavailable("TRYAGAIN no valid lease");
+  const std::optional<Offset> start = replica_->epochs().start_of(replica_->epoch());
+  if (!start || replica_->high_watermark() < std::max(*start, replica_->read_fence())) {
+    return core::unavailable("TRYAGAIN what this leader holds is not committed yet");
+  }
+  const Offset point = replica_->high_watermark();
+  const core::Epoch epoch = replica_->epoch();
+  const core::Instant deadline = env_.now() + options_.proposal_timeout;
+  std::shared_ptr<bool> alive = alive_;
+  while (kv_.applied() < point) {
+    const bool woken = applied_.wait_until(env_.clock, deadline);
+    if (!*alive) return core::unavailable("partition stopped");
+    if (!woken && kv_.applied() < point) return core::unavailable("TRYAGAIN apply did not reach the read point");
+  }
+  // Still the same leader, still under the lease, when the read is served.
+  if (!running_ || replica_->role() != PartitionRole::kLeader || replica_->epoch() != epoch ||
+      !states_.empty() || env_.now() >= lease_until_) {
+    return core::unavailable("TRYAGAIN leadership or lease changed");
+  }
+  return Status::ok();
 }
 
 void PartitionDriver::loop() {
@@ -247,6 +278,7 @@ Status PartitionDriver::handle_ready() {
     if (w != waiters_.end() && w->second.epoch == epoch) replies_[o.value()] = std::move(reply);
   }
   replica_->advance(storage_->durable_end(), kv_.applied());
+  applied_.notify_all();
   settle_waiters();
   return maybe_compact();
 }

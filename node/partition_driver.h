@@ -17,6 +17,7 @@
 // trusted): wait() returns it.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -85,6 +86,17 @@ class PartitionDriver {
   // was lost or the record truncated after it was proposed). May suspend.
   core::Result<core::Bytes> propose(core::Bytes command, bool acks_all);
 
+  // The node's controller lease, on this node's clock: granted with the
+  // controller's records (set_state first, then set_lease), it lets the
+  // leader serve linearizable reads until `until`.
+  void set_lease(core::Instant until) { lease_until_ = std::max(lease_until_, until); }
+  // Leader only: returns once kv() reflects every write committed before
+  // the call - under a valid lease, with no controller record pending, and
+  // once this leader's HW reached its epoch's start (everything earlier
+  // leaders committed). FailedPrecondition when not the leader; Unavailable
+  // ("TRYAGAIN ...") otherwise. May suspend.
+  core::Status read_barrier();
+
   const consensus::PartitionReplica* replica() const { return replica_.get(); }
   // False once stopped (stop(), or a storage failure: see wait()).
   bool running() const { return running_; }
@@ -121,6 +133,8 @@ class PartitionDriver {
   std::unique_ptr<consensus::PartitionReplica> replica_;
   core::WaitList wakeup_;
   core::WaitList stopped_;
+  core::WaitList applied_;  // readers wait here for the applied offset
+  core::Instant lease_until_;
   std::deque<consensus::PartitionMessage> inbox_;
   std::deque<consensus::PartitionState> states_;
   std::deque<Pending> proposals_;
