@@ -381,13 +381,9 @@ class IsrScenario : public Scenario {
 
   void violation(std::string what) {
     if (std::find(violations_.begin(), violations_.end(), what) != violations_.end()) return;
-    if (violations_.size() >= 5) {
-      failed_on_check_ = true;
-      return;
-    }
+    if (violations_.size() >= 5) return;
     world_->tracer().event("isr.violation", {{"what", what}});
     violations_.push_back(std::move(what));
-    failed_on_check_ = true;
   }
   // A protocol invariant broke: stop the run here.
   void protocol_violation(std::string what) {
@@ -1634,7 +1630,6 @@ class IsrScenario : public Scenario {
       }
     }
     if (!quiet) {
-      last_unquiet_ = why;
       if (world_->now() > fault_end_ + options_.liveness_window - Duration::millis(200)) {
         violation("C5 liveness: the cluster never settled after the heal: " + why);
         final_done_ = true;
@@ -1739,8 +1734,6 @@ class IsrScenario : public Scenario {
   bool healed_ = false;
   bool final_done_ = false;
   bool failed_ = false;
-  bool failed_on_check_ = false;
-  std::string last_unquiet_;
   std::string detail_;
   std::vector<std::string> violations_;
   std::map<std::string, uint64_t> fault_counts_;
