@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
     if (id == NodeId(f.id)) m.client = *listen;
     config.raft.members[id] = m;
   }
-  config.raft.cluster_secret = f.cluster_secret;
+  config.peers.cluster_secret = f.cluster_secret;
   config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
   config.client_address = *listen;
   config.requirepass = f.requirepass;

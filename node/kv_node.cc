@@ -56,9 +56,14 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   KEEL_ASSERT(config.open_engine != nullptr);
   KEEL_TRY_ASSIGN(std::unique_ptr<storage::KvEngine> engine, config.open_engine(env));
   KEEL_TRY_ASSIGN(std::unique_ptr<KvStateMachine> machine, KvStateMachine::open(env.fibers, *engine));
-  RaftNode raft(env, config.raft, *machine, &machine->read_view());
+  PeerBusOptions peers = config.peers;
+  peers.id = config.raft.id;
+  peers.members = config.raft.members;
+  PeerBus bus(env, std::move(peers));
+  RaftNode raft(env, config.raft, bus, *machine, &machine->read_view());
   raft.set_observer(config.observer);
   KEEL_TRY(raft.start());
+  KEEL_TRY(bus.start());
 
   RespServerOptions options;
   options.address = config.client_address;
@@ -119,6 +124,7 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   core::Status stopped = raft.wait();
   if (metrics) metrics->stop();
   server.stop();
+  bus.stop();
   // Make what was applied durable before the process goes, if the disk
   // still works; recovery would replay the log anyway.
   (void)machine->persist();

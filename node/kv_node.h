@@ -24,6 +24,8 @@ namespace keel::node {
 
 struct KvNodeConfig {
   RaftNodeOptions raft;
+  // The peer bus's settings; its id and members are the Raft group's.
+  PeerBusOptions peers;
   // Where this node serves RESP clients (members[raft.id].client normally).
   core::Address client_address;
   // Opens this node's engine. Called once per start.

@@ -2,10 +2,7 @@
 
 #include <algorithm>
 
-#include "net/accept.h"
-#include "net/deadline.h"
-#include "net/frame.h"
-#include "node/raft_codec.h"
+#include "node/peer_codec.h"
 
 namespace keel::node {
 
@@ -23,27 +20,13 @@ using core::Status;
 namespace {
 // Ticks caught up at most in one loop turn after a long pause.
 constexpr int kCatchUpTicksMax = 10;
-// Frames coalesced into one stream write.
-constexpr size_t kCoalesceBytesMax = 1024 * 1024;
-constexpr Duration kReconnectBackoffMin = Duration::millis(10);
-constexpr Duration kReconnectBackoffMax = Duration::millis(1000);
-// A peer's first frame (its hello) is far smaller than this.
-constexpr size_t kHelloBytesMax = 4096;
 }  // namespace
 
-struct RaftNode::PeerLink {
-  PeerLink(core::Env& env, NodeId peer_id, core::Address addr) : id(peer_id), address(std::move(addr)), wakeup(env.fibers) {}
-  NodeId id;
-  core::Address address;
-  // Encoded frames waiting to be written, with the snapshot flag of each.
-  std::deque<std::pair<Bytes, bool>> queue;
-  size_t queued_bytes = 0;
-  core::WaitList wakeup;
-};
-
-RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine, ReadView* read_view)
+RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, PeerBus& bus, StateMachine& state_machine,
+                   ReadView* read_view)
     : env_(env),
       options_(std::move(options)),
+      bus_(bus),
       state_machine_(state_machine),
       read_view_(read_view),
       wakeup_(env.fibers),
@@ -57,6 +40,8 @@ RaftNode::RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_
 
 RaftNode::~RaftNode() {
   *alive_ = false;
+  bus_.on_raft(nullptr);
+  bus_.on_unreachable(nullptr);
   fibers_.kill_all();
 }
 
@@ -73,16 +58,17 @@ Status RaftNode::start() {
                             " but the raft log was compacted up to " + storage_->snapshot_meta().index.to_string());
   }
   KEEL_TRY_ASSIGN(raft_, consensus::Raft::create(options_.raft, std::move(persisted), env_.random.fork("raft")));
-  KEEL_TRY_ASSIGN(listener_, env_.net.listen(options_.members.at(options_.id).peer));
   running_ = true;
-  for (auto& [id, addresses] : options_.members) {
-    if (id == options_.id) continue;
-    auto link = std::make_unique<PeerLink>(env_, id, addresses.peer);
-    PeerLink* raw = link.get();
-    links_[id] = std::move(link);
-    fibers_.spawn("raft.peer-out", [this, raw] { peer_out(*raw); });
-  }
-  fibers_.spawn("raft.accept", [this] { accept_loop(*listener_); });
+  bus_.on_raft([this](Message m) {
+    if (!running_ || inbox_.size() >= options_.inbox_messages_max) return;
+    inbox_.push_back(std::move(m));
+    wakeup_.notify_one();
+  });
+  bus_.on_unreachable([this](NodeId peer) {
+    if (!running_ || options_.members.count(peer) == 0) return;
+    unreachable_.push_back(peer);
+    wakeup_.notify_one();
+  });
   fibers_.spawn("raft.loop", [this] { loop(); });
   env_.trace.event("raft.start", {{"applied", state_machine_.applied_index().value()},
                                   {"last", raft_->last_index().value()},
@@ -98,7 +84,6 @@ Status RaftNode::wait() {
 void RaftNode::stop() {
   if (!running_) return;
   running_ = false;
-  if (listener_) listener_->close();
   wakeup_.notify_all();
   applied_.notify_all();
   stopped_.notify_all();
@@ -114,13 +99,8 @@ void RaftNode::fail(const Status& status) {
 bool RaftNode::is_leader() const { return raft_ && raft_->role() == Role::kLeader; }
 
 std::optional<core::Address> RaftNode::client_address(NodeId id) const {
-  auto learned = learned_client_addresses_.find(id);
-  if (learned != learned_client_addresses_.end()) return learned->second;
-  auto it = options_.members.find(id);
-  // A member whose client address is not configured is known only once it
-  // has introduced itself.
-  if (it == options_.members.end() || it->second.client.port == 0) return std::nullopt;
-  return it->second.client;
+  if (options_.members.count(id) == 0) return std::nullopt;
+  return bus_.client_address(id);
 }
 
 std::optional<core::Address> RaftNode::leader_client_address() const {
@@ -363,9 +343,7 @@ Status RaftNode::maybe_compact() {
 }
 
 void RaftNode::send(Message msg) {
-  auto it = links_.find(msg.to);
-  if (it == links_.end()) return;
-  PeerLink& link = *it->second;
+  if (options_.members.count(msg.to) == 0 || msg.to == options_.id) return;
   const bool snapshot = msg.type == MessageType::kSnapshot;
   if (snapshot && msg.snapshot) {
     // Attach the machine's current state; it is at least as new as asked.
@@ -381,116 +359,16 @@ void RaftNode::send(Message msg) {
     msg.snapshot->data = std::move(*data);
   }
   if (observer_ != nullptr) observer_->on_send(msg, storage_->log().synced_index(), storage_->hard_state());
-  Bytes frame;
-  net::append_frame(frame, encode_raft_message(msg));
-  if (link.queued_bytes + frame.size() > options_.peer_queue_bytes_max) {
-    if (snapshot) raft_->report_snapshot(msg.to, true);
-    return;  // dropped: Raft retransmits
+  PeerBus::Done done;
+  if (snapshot) {
+    // Raft learns whether the snapshot left (or was dropped: it resends).
+    const NodeId to = msg.to;
+    std::shared_ptr<bool> alive = alive_;
+    done = [this, alive, to](bool failed) {
+      if (*alive && raft_) raft_->report_snapshot(to, failed);
+    };
   }
-  link.queued_bytes += frame.size();
-  link.queue.emplace_back(std::move(frame), snapshot);
-  link.wakeup.notify_one();
-}
-
-void RaftNode::peer_out(PeerLink& link) {
-  Duration backoff = kReconnectBackoffMin;
-  while (running_) {
-    auto stream = env_.net.connect(link.address, options_.connect_timeout);
-    if (!stream.is_ok()) {
-      // Messages queued for an unreachable peer are stale by the time it
-      // comes back; Raft resends what matters.
-      for (auto& [frame, snapshot] : link.queue) {
-        if (snapshot) raft_->report_snapshot(link.id, true);
-      }
-      link.queue.clear();
-      link.queued_bytes = 0;
-      unreachable_.push_back(link.id);
-      wakeup_.notify_one();
-      env_.sleep_for(backoff);
-      backoff = std::min(backoff * 2, kReconnectBackoffMax);
-      continue;
-    }
-    backoff = kReconnectBackoffMin;
-    PeerHelloInfo hello;
-    hello.from = options_.id;
-    hello.to = link.id;
-    hello.nonce = env_.random.next_u64();
-    hello.cluster_proof = cluster_proof(options_.cluster_secret, hello.from, hello.to, hello.nonce);
-    hello.client_address = options_.members.at(options_.id).client.to_string();
-    if (!net::write_frame(**stream, encode_peer_hello(hello)).is_ok()) continue;
-    while (running_) {
-      while (running_ && link.queue.empty()) link.wakeup.wait();
-      if (!running_) return;
-      Bytes batch;
-      bool snapshot_sent = false;
-      while (!link.queue.empty() && (batch.empty() || batch.size() + link.queue.front().first.size() <= kCoalesceBytesMax)) {
-        snapshot_sent = snapshot_sent || link.queue.front().second;
-        link.queued_bytes -= link.queue.front().first.size();
-        batch += link.queue.front().first;
-        link.queue.pop_front();
-      }
-      const Status s = (*stream)->write(batch);
-      if (snapshot_sent) raft_->report_snapshot(link.id, !s.is_ok());
-      if (!s.is_ok()) {
-        unreachable_.push_back(link.id);
-        wakeup_.notify_one();
-        break;
-      }
-    }
-  }
-}
-
-void RaftNode::accept_loop(core::Listener& listener) {
-  net::accept_connections(env_, listener, [this] { return !running_; }, [this](std::unique_ptr<core::Stream> stream) {
-    auto shared = std::shared_ptr<core::Stream>(std::move(stream));
-    fibers_.spawn("raft.peer-in", [this, shared] { serve_peer(shared); });
-  });
-}
-
-void RaftNode::serve_peer(std::shared_ptr<core::Stream> stream) {
-  // Until the peer has proven the cluster secret it gets a small frame and
-  // a short time: a stray connection holds neither memory nor a descriptor.
-  net::FrameReader reader(*stream, kHelloBytesMax);
-  core::Result<std::optional<Bytes>> first = std::optional<Bytes>();
-  {
-    net::CloseAtDeadline deadline(env_.clock, *stream, env_.now() + options_.handshake_timeout);
-    first = reader.next();
-  }
-  if (!first.is_ok() || !*first) {
-    env_.trace.warn("raft: dropped a peer connection from " + stream->peer().to_string() + " before its handshake: " +
-                    (first.is_ok() ? std::string("closed") : first.status().to_string()));
-    return;
-  }
-  auto hello = decode_peer_frame(**first);
-  if (!hello.is_ok() || !hello->hello || hello->hello->to != options_.id ||
-      options_.members.count(hello->hello->from) == 0 ||
-      hello->hello->cluster_proof !=
-          cluster_proof(options_.cluster_secret, hello->hello->from, hello->hello->to, hello->hello->nonce)) {
-    env_.trace.warn("raft: rejected a peer connection from " + stream->peer().to_string() +
-                    " (bad handshake or cluster secret)");
-    return;
-  }
-  const NodeId from = hello->hello->from;
-  reader.set_frame_bytes_max(options_.frame_bytes_max);
-  if (auto a = core::Address::parse(hello->hello->client_address); a.is_ok()) learned_client_addresses_[from] = *a;
-  while (running_) {
-    auto frame = reader.next();
-    if (!frame.is_ok()) {
-      env_.trace.warn("raft: peer " + from.to_string() + " connection: " + frame.status().to_string());
-      return;
-    }
-    if (!*frame) return;
-    auto decoded = decode_peer_frame(**frame);
-    if (!decoded.is_ok() || !decoded->raft) {
-      env_.trace.warn("raft: malformed frame from peer " + from.to_string() + "; closing");
-      return;
-    }
-    // A peer speaks only for itself.
-    if (decoded->raft->from != from || decoded->raft->to != options_.id) continue;
-    if (inbox_.size() >= options_.inbox_messages_max) continue;
-    inbox_.push_back(std::move(*decoded->raft));
-    wakeup_.notify_one();
-  }
+  bus_.send(msg.to, encode_raft_message(msg), std::move(done));
 }
 
 std::string RaftNode::info_replication() const {

@@ -7,8 +7,8 @@
 //                   Ready in order — persist (RaftStorage::save, one sync),
 //                   then send, then apply, then advance. Messages are
 //                   never sent before the state they depend on is durable.
-//   raft.accept / raft.peer-in   authenticated incoming peer connections
-//   raft.peer-out   one per peer: connects, authenticates, writes frames
+// Its messages travel on the node's PeerBus (node/peer_bus.h), beside the
+// partitions' fetches.
 //
 // A fatal storage error (a failed sync: the page cache can no longer be
 // trusted) stops the node: run() returns and the process should exit.
@@ -26,23 +26,17 @@
 #include "core/env.h"
 #include "core/fiber_group.h"
 #include "core/sync.h"
+#include "node/peer_bus.h"
 #include "node/raft_storage.h"
 #include "node/replicator.h"
 #include "node/state_machine.h"
 
 namespace keel::node {
 
-struct MemberAddresses {
-  core::Address peer;    // Raft traffic
-  core::Address client;  // RESP, for -MOVED and CLUSTER SLOTS
-};
-
 struct RaftNodeOptions {
   core::NodeId id;
   // Every voter of the initial configuration, this node included.
   std::map<core::NodeId, MemberAddresses> members;
-  // Peers prove knowledge of this secret when they connect.
-  std::string cluster_secret = "keel";
   core::Duration tick_interval = core::Duration::millis(20);
   // Raft's settings; `id` is filled in from `id` above.
   consensus::Config raft;
@@ -52,15 +46,10 @@ struct RaftNodeOptions {
   uint64_t snapshot_entries = 20000;
   core::Duration proposal_timeout = core::Duration::seconds(5);
   core::Duration read_timeout = core::Duration::seconds(2);
-  core::Duration connect_timeout = core::Duration::millis(500);
-  // An incoming peer connection must complete its handshake within this.
-  core::Duration handshake_timeout = core::Duration::seconds(5);
   // Bounded queues: beyond these, new work is refused or messages dropped
   // (Raft tolerates lost messages).
   size_t inbox_messages_max = 8192;
   size_t proposals_max = 8192;
-  size_t peer_queue_bytes_max = 64 * 1024 * 1024;
-  size_t frame_bytes_max = 256 * 1024 * 1024;
   // TEST ONLY: send a Ready's messages before persisting it (breaks R7).
   bool test_bug_send_before_persist = false;
 };
@@ -91,7 +80,10 @@ class RaftNode : public Replicator {
  public:
   // `read_view`: what the front end reads after a barrier (the KV machine's
   // view); null for a group nobody reads through RESP (the controller).
-  RaftNode(core::Env& env, RaftNodeOptions options, StateMachine& state_machine, ReadView* read_view = nullptr);
+  // `bus` carries the group's messages; it must outlive the node, and is
+  // started by whoever composes the node.
+  RaftNode(core::Env& env, RaftNodeOptions options, PeerBus& bus, StateMachine& state_machine,
+           ReadView* read_view = nullptr);
   ~RaftNode() override;
   RaftNode(const RaftNode&) = delete;
   RaftNode& operator=(const RaftNode&) = delete;
@@ -133,8 +125,6 @@ class RaftNode : public Replicator {
     core::Bytes command;
     std::shared_ptr<core::Promise<core::Bytes>> promise;
   };
-  struct PeerLink;
-
   void loop();
   core::Status handle_ready();
   // Errors: the state machine's (its storage failed: the node must stop).
@@ -142,19 +132,16 @@ class RaftNode : public Replicator {
   void send(consensus::Message msg);
   core::Status maybe_compact();
   void fail(const core::Status& status);
-  void accept_loop(core::Listener& listener);
-  void serve_peer(std::shared_ptr<core::Stream> stream);
-  void peer_out(PeerLink& link);
   core::Status not_leader() const;
 
   core::Env& env_;
   RaftNodeOptions options_;
+  PeerBus& bus_;
   StateMachine& state_machine_;
   ReadView* read_view_;
   RaftObserver* observer_ = nullptr;
   std::unique_ptr<RaftStorage> storage_;
   std::unique_ptr<consensus::Raft> raft_;
-  std::unique_ptr<core::Listener> listener_;
 
   core::WaitList wakeup_;    // the loop waits here for work
   core::WaitList applied_;   // readers wait here for the applied index
@@ -164,8 +151,6 @@ class RaftNode : public Replicator {
   std::deque<std::pair<uint64_t, std::shared_ptr<core::Promise<core::LogIndex>>>> reads_;
   std::map<uint64_t, std::shared_ptr<core::Promise<core::LogIndex>>> read_waiters_;
   std::map<core::LogIndex, Waiter> waiters_;
-  std::map<core::NodeId, std::unique_ptr<PeerLink>> links_;
-  std::map<core::NodeId, core::Address> learned_client_addresses_;
   std::deque<core::NodeId> unreachable_;
   uint64_t next_read_id_ = 1;
   uint64_t applied_entries_ = 0;

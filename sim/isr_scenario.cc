@@ -1059,10 +1059,15 @@ class IsrScenario : public Scenario {
     node::ControllerStateMachine& machine = **opened;
     node::RaftNodeOptions o = ctl_options_;
     o.id = NodeId(static_cast<uint32_t>(i + 1));
-    node::RaftNode raft(env, o, machine);
+    node::PeerBusOptions b;
+    b.id = o.id;
+    b.members = o.members;
+    node::PeerBus bus(env, b);
+    node::RaftNode raft(env, o, bus, machine);
     RaftInvariants::NodeObserver observer(raft_invariants_, o.id, ++ctl_incarnations_[i]);
     raft.set_observer(&observer);
-    const core::Status started = raft.start();
+    core::Status started = raft.start();
+    if (started.is_ok()) started = bus.start();
     if (!started.is_ok()) {
       protocol_violation("controller member n" + std::to_string(i + 1) + " cannot start: " + started.to_string());
       return;

@@ -128,10 +128,15 @@ TEST_CASE("controller group: three Raft nodes replicate the metadata through a l
         RaftNodeOptions o = options;
         o.id = NodeId(i);
         o.snapshot_entries = 5;  // compact often: followers restore images
-        RaftNode node(env, o, machine);
+        keel::node::PeerBusOptions b;
+        b.id = o.id;
+        b.members = o.members;
+        keel::node::PeerBus bus(env, b);
+        RaftNode node(env, o, bus, machine);
         keel::sim::RaftInvariants::NodeObserver observer(invariants, NodeId(i), ++incarnations[i]);
         node.set_observer(&observer);
         REQUIRE(node.start().is_ok());
+        REQUIRE(bus.start().is_ok());
         nodes[i] = &node;
         machines[i] = &machine;
         struct Clear {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "net/frame.h"
-#include "node/raft_codec.h"
+#include "node/peer_codec.h"
 #include "sim/raft_invariants.h"
 #include "sim/world.h"
 
@@ -116,10 +116,15 @@ struct Cluster {
         RaftNodeOptions o = options;
         o.id = NodeId(i);
         o.snapshot_entries = 50;
-        RaftNode node(env, o, machine, &machine);
+        keel::node::PeerBusOptions b = bus;
+        b.id = o.id;
+        b.members = o.members;
+        keel::node::PeerBus peers(env, b);
+        RaftNode node(env, o, peers, machine, &machine);
         keel::sim::RaftInvariants::NodeObserver observer(invariants, NodeId(i), ++incarnations[i]);
         node.set_observer(&observer);
         REQUIRE(node.start().is_ok());
+        REQUIRE(peers.start().is_ok());
         nodes[i] = &node;
         machines[i] = &machine;
         struct Clear {
@@ -144,6 +149,7 @@ struct Cluster {
   }
 
   RaftNodeOptions options;
+  keel::node::PeerBusOptions bus;
   std::vector<keel::sim::HostId> hosts;
   std::map<int, RaftNode*> nodes;
   std::map<int, ListMachine*> machines;
@@ -231,7 +237,7 @@ TEST_CASE("raft node: peers without the cluster secret are refused", "[node][sim
 
 TEST_CASE("raft node: a stray peer connection gets a small first frame and a short time", "[node][sim]") {
   Cluster c(11, 3);
-  c.options.handshake_timeout = Duration::seconds(1);
+  c.bus.handshake_timeout = Duration::seconds(1);
   c.world.run_for(Duration::seconds(2));
   REQUIRE(c.leader() != nullptr);
   // Outcome of each probe: the time the node closed the connection, or -1.

@@ -1,4 +1,4 @@
-#include "node/raft_codec.h"
+#include "node/peer_codec.h"
 
 #include "net/capnp_codec.h"
 #include "net/raft.capnp.h"
@@ -79,6 +79,48 @@ core::Bytes encode_raft_message(const Message& msg) {
   return net::encode_message(builder);
 }
 
+core::Bytes encode_partition_message(const consensus::PartitionMessage& msg) {
+  capnp::MallocMessageBuilder builder;
+  auto m = builder.initRoot<PeerFrame>().initPartition();
+  m.setType(static_cast<uint8_t>(msg.type));
+  m.setPartition(msg.partition.value());
+  m.setFrom(msg.from.value());
+  m.setTo(msg.to.value());
+  m.setEpoch(msg.epoch.value());
+  m.setFetchId(msg.fetch_id);
+  m.setFetchOffset(msg.fetch_offset.value());
+  m.setLastEpoch(msg.last_epoch.value());
+  m.setIncarnation(msg.incarnation);
+  m.setError(static_cast<uint8_t>(msg.error));
+  auto records = m.initRecords(static_cast<unsigned>(msg.records.size()));
+  for (unsigned i = 0; i < msg.records.size(); ++i) {
+    records[i].setEpoch(msg.records[i].epoch.value());
+    records[i].setOffset(msg.records[i].offset.value());
+    records[i].setData(as_data(msg.records[i].data));
+  }
+  m.setHighWatermark(msg.high_watermark.value());
+  m.setDivergingEpoch(msg.diverging_epoch.value());
+  m.setDivergingEnd(msg.diverging_end.value());
+  m.setSnapshotOffset(msg.snapshot_offset.value());
+  m.setSnapshotEpoch(msg.snapshot_epoch.value());
+  m.setSnapshotData(as_data(msg.snapshot_data));
+  return net::encode_message(builder);
+}
+
+core::Bytes encode_control_message(const ControlMessage& msg) {
+  capnp::MallocMessageBuilder builder;
+  auto m = builder.initRoot<PeerFrame>().initControl();
+  m.setKind(static_cast<uint8_t>(msg.kind));
+  m.setIncarnation(msg.incarnation);
+  m.setSentLocal(msg.sent_local);
+  m.setMetadataVersion(msg.metadata_version);
+  m.setGranted(msg.granted);
+  m.setPeerAddress(msg.peer_address);
+  m.setClientAddress(msg.client_address);
+  m.setPayload(as_data(msg.payload));
+  return net::encode_message(builder);
+}
+
 core::Bytes encode_peer_hello(const PeerHelloInfo& hello) {
   capnp::MallocMessageBuilder builder;
   auto h = builder.initRoot<PeerFrame>().initHello();
@@ -106,6 +148,57 @@ core::Result<PeerFrameContents> decode_peer_frame(core::ByteView bytes) {
       out.hello = std::move(info);
       return core::Status::ok();
     }
+    if (root.which() == PeerFrame::PARTITION) {
+      auto m = root.getPartition();
+      if (m.getType() > static_cast<uint8_t>(consensus::PartitionMessageType::kFetchResponse)) {
+        return core::invalid_argument("unknown partition message type");
+      }
+      if (m.getError() > static_cast<uint8_t>(consensus::FetchError::kSnapshotNeeded)) {
+        return core::invalid_argument("unknown fetch error");
+      }
+      consensus::PartitionMessage msg;
+      msg.type = static_cast<consensus::PartitionMessageType>(m.getType());
+      msg.partition = core::PartitionId(m.getPartition());
+      msg.from = NodeId(m.getFrom());
+      msg.to = NodeId(m.getTo());
+      msg.epoch = core::Epoch(m.getEpoch());
+      msg.fetch_id = m.getFetchId();
+      msg.fetch_offset = core::Offset(m.getFetchOffset());
+      msg.last_epoch = core::Epoch(m.getLastEpoch());
+      msg.incarnation = m.getIncarnation();
+      msg.error = static_cast<consensus::FetchError>(m.getError());
+      for (auto r : m.getRecords()) {
+        msg.records.push_back(
+            consensus::Record{core::Epoch(r.getEpoch()), core::Offset(r.getOffset()), to_bytes(r.getData())});
+      }
+      msg.high_watermark = core::Offset(m.getHighWatermark());
+      msg.diverging_epoch = core::Epoch(m.getDivergingEpoch());
+      msg.diverging_end = core::Offset(m.getDivergingEnd());
+      msg.snapshot_offset = core::Offset(m.getSnapshotOffset());
+      msg.snapshot_epoch = core::Epoch(m.getSnapshotEpoch());
+      msg.snapshot_data = to_bytes(m.getSnapshotData());
+      out.partition = std::move(msg);
+      return core::Status::ok();
+    }
+    if (root.which() == PeerFrame::CONTROL) {
+      auto m = root.getControl();
+      if (m.getKind() < static_cast<uint8_t>(ControlKind::kHeartbeat) ||
+          m.getKind() > static_cast<uint8_t>(ControlKind::kAlterIsr)) {
+        return core::invalid_argument("unknown control message kind");
+      }
+      ControlMessage msg;
+      msg.kind = static_cast<ControlKind>(m.getKind());
+      msg.incarnation = m.getIncarnation();
+      msg.sent_local = m.getSentLocal();
+      msg.metadata_version = m.getMetadataVersion();
+      msg.granted = m.getGranted();
+      msg.peer_address = m.getPeerAddress().cStr();
+      msg.client_address = m.getClientAddress().cStr();
+      msg.payload = to_bytes(m.getPayload());
+      out.control = std::move(msg);
+      return core::Status::ok();
+    }
+    if (root.which() != PeerFrame::RAFT) return core::invalid_argument("unknown peer frame");
     auto m = root.getRaft();
     if (m.getType() > kMessageTypeMax) return core::invalid_argument("unknown raft message type");
     Message msg;
