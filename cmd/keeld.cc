@@ -1,5 +1,8 @@
-// keeld: a keel node. Clients speak the Redis protocol; nodes replicate
-// through one Raft group; state lives in RocksDB under --data-dir.
+// keeld: a keel node. Clients speak the Redis protocol; the keyspace is
+// split over --partitions partitions, each replicated over its in-sync
+// replicas under a Raft metadata controller (--partitions 0: one Raft group
+// replicates everything, as keel 0.1 did); state lives in RocksDB under
+// --data-dir.
 //
 //   keeld                                   a single-node store on 127.0.0.1:6379
 //   keeld --id 2 --listen 127.0.0.1:6380 --peer-listen 127.0.0.1:7380
@@ -18,12 +21,13 @@
 #include <toml++/toml.h>
 
 #include "net/posix/posix_env.h"
+#include "node/cluster_node.h"
 #include "node/kv_node.h"
 #include "storage/rocksdb/rocks_kv_engine.h"
 
 namespace {
 
-constexpr const char* kVersion = "keeld 0.1.0";
+constexpr const char* kVersion = "keeld 0.2.0";
 
 using keel::core::Address;
 using keel::core::NodeId;
@@ -42,6 +46,12 @@ struct Flags {
   uint64_t tick_ms = 100;
   // Redis' maxclients, and its default.
   uint64_t maxclients = 10000;
+  // Partitions of a new cluster (fixed once created); 0: one Raft group.
+  uint64_t partitions = 64;
+  uint64_t replication_factor = 3;
+  uint64_t min_insync_replicas = 2;
+  std::string acks = "all";
+  uint64_t lease_ms = 1500;
 };
 
 // Descriptors a node needs besides one per client: RocksDB's tables and
@@ -123,11 +133,16 @@ bool apply_config_file(const std::string& path, CLI::App& app, Flags& f) {
       {"listen", &f.listen},           {"peer_listen", &f.peer_listen},       {"peers", &f.peers},
       {"data_dir", &f.data_dir},       {"log_level", &f.log_level},           {"requirepass", &f.requirepass},
       {"cluster_secret", &f.cluster_secret}, {"metrics_listen", &f.metrics_listen},
+      {"acks", &f.acks},
   };
   const IntegerKey integers[] = {
       {"id", 1, 1000000, [&f](int64_t v) { f.id = static_cast<uint32_t>(v); }},
       {"maxclients", 1, 1000000, [&f](int64_t v) { f.maxclients = static_cast<uint64_t>(v); }},
       {"tick_ms", 1, 10000, [&f](int64_t v) { f.tick_ms = static_cast<uint64_t>(v); }},
+      {"partitions", 0, 16384, [&f](int64_t v) { f.partitions = static_cast<uint64_t>(v); }},
+      {"replication_factor", 1, 16, [&f](int64_t v) { f.replication_factor = static_cast<uint64_t>(v); }},
+      {"min_insync_replicas", 1, 16, [&f](int64_t v) { f.min_insync_replicas = static_cast<uint64_t>(v); }},
+      {"lease_ms", 100, 60000, [&f](int64_t v) { f.lease_ms = static_cast<uint64_t>(v); }},
   };
   // The command-line flag of a key: "data_dir" -> "--data-dir".
   auto flag_of = [](std::string key) {
@@ -190,8 +205,30 @@ int main(int argc, char** argv) {
                  "clients served at once; one more is refused with an error (lowered to fit ulimit -n)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   app.add_option("--tick-ms", f.tick_ms, "Raft tick; elections time out after 10-20 ticks")->check(CLI::Range(1, 10000));
+  app.add_option("--partitions", f.partitions,
+                 "partitions of a new cluster, fixed once created (0: one Raft group replicates everything)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{16384}));
+  app.add_option("--replication-factor", f.replication_factor, "replicas of each partition (capped by the node count)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{16}));
+  app.add_option("--min-insync-replicas", f.min_insync_replicas,
+                 "in-sync replicas an acks=all write needs; fewer: -NOREPLICAS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{16}));
+  app.add_option("--acks", f.acks, "all: acknowledge once committed by the ISR; 1: once durable on the leader");
+  app.add_option("--lease-ms", f.lease_ms,
+                 "controller session lease: a node silent this long (plus 200 ms drift) loses its partitions")
+      ->check(CLI::Range(uint64_t{100}, uint64_t{60000}));
   CLI11_PARSE(app, argc, argv);
   if (!config_path.empty() && !apply_config_file(config_path, app, f)) return 2;
+  if (f.acks != "all" && f.acks != "1") {
+    std::fprintf(stderr, "keeld: acks must be all or 1, not '%s'\n", f.acks.c_str());
+    return 2;
+  }
+  if (f.min_insync_replicas > f.replication_factor) {
+    std::fprintf(stderr, "keeld: --min-insync-replicas %llu is more than --replication-factor %llu\n",
+                 static_cast<unsigned long long>(f.min_insync_replicas),
+                 static_cast<unsigned long long>(f.replication_factor));
+    return 2;
+  }
 
   keel::core::LogLevel level;
   if (!keel::core::parse_log_level(f.log_level, &level)) {
@@ -264,24 +301,17 @@ int main(int argc, char** argv) {
   }
   keel::core::Env& env = (*posix)->env();
 
-  keel::node::KvNodeConfig config;
-  config.raft.id = NodeId(f.id);
+  std::map<NodeId, keel::node::MemberAddresses> members;
   for (auto& [id, peer] : peers) {
     keel::node::MemberAddresses m;
     m.peer = peer;
     // Other nodes' client addresses arrive in their handshakes.
     if (id == NodeId(f.id)) m.client = *listen;
-    config.raft.members[id] = m;
+    members[id] = m;
   }
-  config.peers.cluster_secret = f.cluster_secret;
-  config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
-  config.client_address = *listen;
-  config.requirepass = f.requirepass;
-  config.client_limits.clients_max = static_cast<size_t>(client_limit.clients);
-  config.metrics_address = metrics_listen;
   const std::string engine_path = f.data_dir + "/kv";
   keel::core::Clock* clock = &env.clock;
-  config.open_engine = [engine_path, clock](keel::core::Env&)
+  auto open_engine = [engine_path, clock](keel::core::Env&)
       -> keel::core::Result<std::unique_ptr<keel::storage::KvEngine>> {
     keel::storage::RocksKvOptions o;
     o.clock = clock;
@@ -289,10 +319,44 @@ int main(int argc, char** argv) {
     return std::unique_ptr<keel::storage::KvEngine>(std::move(engine));
   };
 
+  keel::node::KvNodeConfig config;
+  config.raft.id = NodeId(f.id);
+  config.raft.members = members;
+  config.peers.cluster_secret = f.cluster_secret;
+  config.raft.tick_interval = keel::core::Duration::millis(static_cast<int64_t>(f.tick_ms));
+  config.client_address = *listen;
+  config.requirepass = f.requirepass;
+  config.client_limits.clients_max = static_cast<size_t>(client_limit.clients);
+  config.metrics_address = metrics_listen;
+  config.open_engine = open_engine;
+
+  keel::node::ClusterNodeConfig cluster;
+  cluster.controller = config.raft;
+  cluster.peers = config.peers;
+  cluster.service.partitions = static_cast<uint32_t>(f.partitions);
+  const uint64_t rf = std::min<uint64_t>(f.replication_factor, peers.size());
+  cluster.service.replication_factor = static_cast<uint32_t>(rf);
+  cluster.service.sessions.lease = keel::core::Duration::millis(static_cast<int64_t>(f.lease_ms));
+  // A replica set smaller than asked (fewer nodes) cannot need more
+  // in-sync replicas than it has.
+  cluster.partition.min_insync_replicas = static_cast<size_t>(std::min<uint64_t>(f.min_insync_replicas, rf));
+  cluster.acks_all = f.acks == "all";
+  cluster.client_address = *listen;
+  cluster.requirepass = f.requirepass;
+  cluster.client_limits.clients_max = static_cast<size_t>(client_limit.clients);
+  cluster.metrics_address = metrics_listen;
+  cluster.open_engine = open_engine;
+  if (cluster.partition.min_insync_replicas < f.min_insync_replicas && f.partitions > 0) {
+    std::fprintf(stderr, "keeld: %zu node(s): replication factor %llu, min in-sync replicas %zu\n", peers.size(),
+                 static_cast<unsigned long long>(rf), cluster.partition.min_insync_replicas);
+  }
+
   int exit_code = 0;
   keel::posix::PosixEnv* owner = posix->get();
-  env.spawn("keeld.main", [&env, &config, &exit_code, owner] {
-    const keel::core::Status s = keel::node::run_kv_node(env, config);
+  const bool partitioned = f.partitions > 0;
+  env.spawn("keeld.main", [&env, &config, &cluster, partitioned, &exit_code, owner] {
+    const keel::core::Status s =
+        partitioned ? keel::node::run_cluster_node(env, cluster) : keel::node::run_kv_node(env, config);
     if (!s.is_ok()) {
       std::fprintf(stderr, "keeld: node stopped: %s\n", s.to_string().c_str());
       exit_code = 1;
@@ -300,8 +364,10 @@ int main(int argc, char** argv) {
     owner->stop();
   });
   const std::string metrics_note = metrics_listen ? ", metrics on http://" + metrics_listen->to_string() + "/metrics" : "";
-  std::fprintf(stderr, "%s: node %u serving RESP on %s, peers on %s%s, data in %s\n", kVersion, f.id,
-               listen->to_string().c_str(), peer_listen->to_string().c_str(), metrics_note.c_str(),
+  const std::string layout = partitioned ? std::to_string(f.partitions) + " partitions, acks=" + f.acks
+                                         : std::string("one Raft group");
+  std::fprintf(stderr, "%s: node %u serving RESP on %s, peers on %s%s, %s, data in %s\n", kVersion, f.id,
+               listen->to_string().c_str(), peer_listen->to_string().c_str(), metrics_note.c_str(), layout.c_str(),
                f.data_dir.c_str());
   (*posix)->run();
   return exit_code;

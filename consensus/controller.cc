@@ -135,6 +135,13 @@ core::Bytes encode_command(const MetadataCommand& c) {
       core::put_u32(out, c.partitions);
       core::put_u32(out, c.replication_factor);
       put_nodes(out, c.nodes);
+      core::put_u32(out, static_cast<uint32_t>(c.live.size()));
+      for (const NodeRecord& n : c.live) {
+        core::put_u32(out, n.id.value());
+        core::put_u64(out, n.incarnation);
+        put_str(out, n.peer_address);
+        put_str(out, n.client_address);
+      }
       break;
     case CommandType::kRegisterNode:
       core::put_u32(out, c.node.value());
@@ -165,6 +172,16 @@ core::Result<MetadataCommand> decode_command(core::ByteView data) {
     case static_cast<uint8_t>(CommandType::kCreateCluster):
       c.type = CommandType::kCreateCluster;
       ok = r.u32(c.partitions) && r.u32(c.replication_factor) && get_nodes(r, c.nodes);
+      if (ok) {
+        uint32_t live = 0;
+        ok = r.u32(live) && live <= c.nodes.size();
+        for (uint32_t i = 0; ok && i < live; ++i) {
+          NodeRecord n;
+          ok = r.node(n.id) && r.u64(n.incarnation) && r.str(n.peer_address) && r.str(n.client_address);
+          n.fenced = false;
+          c.live.push_back(std::move(n));
+        }
+      }
       break;
     case static_cast<uint8_t>(CommandType::kRegisterNode):
       c.type = CommandType::kRegisterNode;
@@ -271,9 +288,21 @@ core::Status ClusterMetadata::create_cluster(const MetadataCommand& c) {
   }
   if (c.replication_factor == 0) return core::invalid_argument("create cluster: replication factor must be >= 1");
   const size_t rf = std::min<size_t>(c.replication_factor, c.nodes.size());
+  for (const NodeRecord& n : c.live) {
+    if (distinct.count(n.id) == 0 || n.incarnation == 0) {
+      return core::invalid_argument("create cluster: a live node must be a member with an incarnation");
+    }
+  }
   for (NodeId n : c.nodes) {
     NodeRecord& rec = nodes_[n];
     rec.id = n;
+  }
+  for (const NodeRecord& n : c.live) {
+    NodeRecord& rec = nodes_[n.id];
+    rec.incarnation = n.incarnation;
+    rec.peer_address = n.peer_address;
+    rec.client_address = n.client_address;
+    rec.fenced = false;
   }
   // Round-robin placement: partition p's preferred leader is node p mod N,
   // so leaders spread evenly; its followers are the next nodes in order.
@@ -282,8 +311,10 @@ core::Status ClusterMetadata::create_cluster(const MetadataCommand& c) {
     PartitionState& st = partitions_[p];
     for (size_t k = 0; k < rf; ++k) st.replicas.push_back(c.nodes[(p + k) % c.nodes.size()]);
     st.isr = std::set<NodeId>(st.replicas.begin(), st.replicas.end());
-    // No node is registered yet: every partition starts offline at epoch 0
-    // and gets its first leader as nodes unfence.
+    // A partition whose replicas are all still unregistered starts offline
+    // at epoch 0 and gets its first leader as they unfence.
+    elect(st, NodeId());
+    if (st.leader.value() != 0) st.partition_epoch = 1;
     last_changed_.push_back(PartitionId(p));
   }
   return core::Status::ok();

@@ -75,6 +75,11 @@ struct MetadataCommand {
   uint32_t partitions = 0;
   uint32_t replication_factor = 0;
   std::vector<NodeId> nodes;
+  // kCreateCluster: members already alive (id, incarnation, addresses),
+  // registered and unfenced by the creation itself, so every partition
+  // whose preferred replica is among them starts led by it (an even spread
+  // of leaders) instead of by whichever node unfences first.
+  std::vector<NodeRecord> live;
   // kRegisterNode / kUnfenceNode / kFenceNode.
   NodeId node;
   uint64_t incarnation = 0;

@@ -93,6 +93,16 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
       t.members.push_back(std::move(m));
     }
     t.epoch = raft.raft() != nullptr ? raft.raft()->term().value() : 0;
+    // One group: its leader masters every slot, the others replicate.
+    for (size_t i = 0; i < t.members.size(); ++i) {
+      if (!t.members[i].leader) continue;
+      ClusterSlotRange all{0, static_cast<uint16_t>(net::resp::kSlotCount - 1), i, {}};
+      for (size_t j = 0; j < t.members.size(); ++j) {
+        if (j != i) all.replicas.push_back(j);
+      }
+      t.ranges.push_back(std::move(all));
+      break;
+    }
     return t;
   };
   RespServer server(env, raft, std::move(options));

@@ -98,8 +98,17 @@ class RaftNode : public Replicator {
   core::Status wait();
   void stop();
 
-  core::Result<core::Bytes> propose(core::Bytes command) override;
-  core::Status read_barrier(bool stale_ok) override;
+  // One group orders the whole keyspace: `key` is not needed.
+  core::Result<core::Bytes> propose(core::ByteView key, core::Bytes command) override {
+    (void)key;
+    return propose(std::move(command));
+  }
+  core::Status read_barrier(core::ByteView key, bool stale_ok) override {
+    (void)key;
+    return read_barrier(stale_ok);
+  }
+  core::Result<core::Bytes> propose(core::Bytes command);
+  core::Status read_barrier(bool stale_ok);
   ReadView& read_view() override {
     KEEL_ASSERT_MSG(read_view_ != nullptr, "this Raft group has no read view");
     return *read_view_;

@@ -36,17 +36,20 @@ class ReadView {
   virtual core::Result<uint64_t> size() = 0;
 };
 
+// `key` is the command's first key (empty for a keyless command): the front
+// end has checked that all its keys hash to that key's slot, and a
+// partitioned replicator orders the command in that slot's partition.
 class Replicator {
  public:
   virtual ~Replicator() = default;
   // Orders `command` and waits until it is applied. May suspend.
-  virtual core::Result<core::Bytes> propose(core::Bytes command) = 0;
+  virtual core::Result<core::Bytes> propose(core::ByteView key, core::Bytes command) = 0;
   // Linearizable read barrier: returns once the local state machine reflects
   // every command committed before the call (ReadIndex, or a valid lease).
   // `stale_ok` skips the barrier (READONLY connections on a follower).
   // Errors as for propose (FailedPrecondition carries the leader's address).
   // May suspend.
-  virtual core::Status read_barrier(bool stale_ok) = 0;
+  virtual core::Status read_barrier(core::ByteView key, bool stale_ok) = 0;
   virtual ReadView& read_view() = 0;
 };
 

@@ -220,6 +220,12 @@ RespServer::After RespServer::execute(Client& c, const Argv& argv) {
     reply_error(c, kNoAuth);
     return After::kContinue;
   }
+  if (options_.route && spec.first_key > 0) {
+    if (std::optional<std::string> refused = options_.route(spec, argv, c.readonly)) {
+      reply_error(c, *refused);
+      return After::kContinue;
+    }
+  }
   const std::string_view name = spec.name;
   const size_t argc = argv.size();
   if (name == "ping") {
@@ -309,7 +315,7 @@ void RespServer::propose(Client& c, const Command& command, ByteView first_key) 
     reply_error(c, valid.message());
     return;
   }
-  core::Result<Bytes> result = replicator_.propose(encode_command(command));
+  core::Result<Bytes> result = replicator_.propose(first_key, encode_command(command));
   if (!result.is_ok()) {
     reply_replication_error(c, result.status(), first_key);
     return;
@@ -392,7 +398,7 @@ void RespServer::cmd_incr(Client& c, const Argv& argv, int64_t sign, bool by) {
 // --- Reads --------------------------------------------------------------
 
 bool RespServer::barrier(Client& c, ByteView first_key) {
-  Status s = replicator_.read_barrier(c.readonly);
+  Status s = replicator_.read_barrier(first_key, c.readonly);
   if (s.is_ok()) return true;
   reply_replication_error(c, s, first_key);
   return false;
@@ -738,10 +744,8 @@ void RespServer::cmd_cluster(Client& c, const Argv& argv) {
   }
   const std::string sub = lower(argv[1]);
   const ClusterTopology topology = options_.topology();
-  const ClusterMember* leader = nullptr;
   const ClusterMember* self = nullptr;
   for (const ClusterMember& m : topology.members) {
-    if (m.leader && leader == nullptr) leader = &m;
     if (m.self && self == nullptr) self = &m;
   }
   auto write_node = [&](const ClusterMember& m) {
@@ -750,67 +754,99 @@ void RespServer::cmd_cluster(Client& c, const Argv& argv) {
     c.out.integer(m.address.port);
     c.out.bulk(m.id);
   };
-  if (sub == "slots") {
-    if (leader == nullptr) {
-      c.out.array(0);
-      return;
+  // Each master with its ranges and the union of their other replicas.
+  std::map<size_t, std::vector<const ClusterSlotRange*>> by_master;
+  for (const ClusterSlotRange& r : topology.ranges) by_master[r.master].push_back(&r);
+  auto replicas_of = [&](size_t master) {
+    std::vector<size_t> out;
+    for (const ClusterSlotRange* r : by_master[master]) {
+      for (size_t i : r->replicas) {
+        if (std::find(out.begin(), out.end(), i) == out.end()) out.push_back(i);
+      }
     }
-    c.out.array(1);
-    c.out.array(2 + topology.members.size());
-    c.out.integer(0);
-    c.out.integer(net::resp::kSlotCount - 1);
-    write_node(*leader);
-    for (const ClusterMember& m : topology.members) {
-      if (&m != leader) write_node(m);
+    return out;
+  };
+  uint64_t slots_ok = 0;
+  for (const ClusterSlotRange& r : topology.ranges) slots_ok += uint64_t{r.last} - r.first + 1;
+  if (sub == "slots") {
+    c.out.array(topology.ranges.size());
+    for (const ClusterSlotRange& r : topology.ranges) {
+      c.out.array(3 + r.replicas.size());
+      c.out.integer(r.first);
+      c.out.integer(r.last);
+      write_node(topology.members[r.master]);
+      for (size_t i : r.replicas) write_node(topology.members[i]);
     }
   } else if (sub == "shards") {
-    c.out.array(1);
-    c.out.map(2);
-    c.out.bulk("slots");
-    if (leader != nullptr) {
-      c.out.array(2);
-      c.out.integer(0);
-      c.out.integer(net::resp::kSlotCount - 1);
-    } else {
-      c.out.array(0);
-    }
-    c.out.bulk("nodes");
-    c.out.array(topology.members.size());
-    for (const ClusterMember& m : topology.members) {
-      c.out.map(7);
-      c.out.bulk("id");
-      c.out.bulk(m.id);
-      c.out.bulk("port");
-      c.out.integer(m.address.port);
-      c.out.bulk("ip");
-      c.out.bulk(m.address.host);
-      c.out.bulk("endpoint");
-      c.out.bulk(m.address.host);
-      c.out.bulk("role");
-      c.out.bulk(&m == leader ? "master" : "replica");
-      c.out.bulk("replication-offset");
-      c.out.integer(0);
-      c.out.bulk("health");
-      c.out.bulk("online");
+    c.out.array(by_master.size());
+    for (auto& [master, ranges] : by_master) {
+      const std::vector<size_t> replicas = replicas_of(master);
+      c.out.map(2);
+      c.out.bulk("slots");
+      c.out.array(2 * ranges.size());
+      for (const ClusterSlotRange* r : ranges) {
+        c.out.integer(r->first);
+        c.out.integer(r->last);
+      }
+      c.out.bulk("nodes");
+      c.out.array(1 + replicas.size());
+      auto write_shard_node = [&](const ClusterMember& m, bool is_master) {
+        c.out.map(7);
+        c.out.bulk("id");
+        c.out.bulk(m.id);
+        c.out.bulk("port");
+        c.out.integer(m.address.port);
+        c.out.bulk("ip");
+        c.out.bulk(m.address.host);
+        c.out.bulk("endpoint");
+        c.out.bulk(m.address.host);
+        c.out.bulk("role");
+        c.out.bulk(is_master ? "master" : "replica");
+        c.out.bulk("replication-offset");
+        c.out.integer(0);
+        c.out.bulk("health");
+        c.out.bulk("online");
+      };
+      write_shard_node(topology.members[master], true);
+      for (size_t i : replicas) write_shard_node(topology.members[i], false);
     }
   } else if (sub == "nodes") {
     std::string text;
-    for (const ClusterMember& m : topology.members) {
+    for (size_t i = 0; i < topology.members.size(); ++i) {
+      const ClusterMember& m = topology.members[i];
+      const bool master = by_master.count(i) > 0;
+      // A node that leads nothing is shown as a replica of the first master
+      // whose ranges it replicates.
+      std::string of = "-";
+      if (!master) {
+        for (auto& [mi, ranges] : by_master) {
+          const std::vector<size_t> replicas = replicas_of(mi);
+          if (std::find(replicas.begin(), replicas.end(), i) != replicas.end()) {
+            of = topology.members[mi].id;
+            break;
+          }
+        }
+      }
       std::string flags = m.self ? "myself," : "";
-      flags += &m == leader ? "master" : "slave";
+      flags += master ? "master" : "slave";
       text += m.id + " " + m.address.to_string() + "@" + std::to_string(m.address.port + kClusterBusPortOffset) + " " +
-              flags + " " + (&m == leader || leader == nullptr ? std::string("-") : leader->id) + " 0 0 " +
-              std::to_string(topology.epoch) + " connected";
-      if (&m == leader) text += " 0-" + std::to_string(net::resp::kSlotCount - 1);
+              flags + " " + of + " 0 0 " + std::to_string(topology.epoch) + " connected";
+      if (master) {
+        for (const ClusterSlotRange* r : by_master[i]) {
+          text += " " + std::to_string(r->first);
+          if (r->last != r->first) text += "-" + std::to_string(r->last);
+        }
+      }
       text += "\n";
     }
     reply_text(c, text);
   } else if (sub == "info") {
-    const std::string slots = leader != nullptr ? std::to_string(net::resp::kSlotCount) : "0";
-    reply_text(c, std::string("cluster_state:") + (leader != nullptr ? "ok" : "fail") +
-                      "\r\ncluster_slots_assigned:" + slots + "\r\ncluster_slots_ok:" + slots +
+    const bool ok = slots_ok == net::resp::kSlotCount;
+    reply_text(c, std::string("cluster_state:") + (ok ? "ok" : "fail") +
+                      "\r\ncluster_slots_assigned:" + std::to_string(slots_ok) +
+                      "\r\ncluster_slots_ok:" + std::to_string(slots_ok) +
                       "\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:" +
-                      std::to_string(topology.members.size()) + "\r\ncluster_size:" + (leader != nullptr ? "1" : "0") +
+                      std::to_string(topology.members.size()) + "\r\ncluster_size:" + std::to_string(by_master.size()) +
                       "\r\ncluster_current_epoch:" + std::to_string(topology.epoch) +
                       "\r\ncluster_my_epoch:" + std::to_string(topology.epoch) + "\r\n");
   } else if (sub == "myid") {

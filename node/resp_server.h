@@ -40,11 +40,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/env.h"
 #include "core/fiber_group.h"
+#include "net/resp/command.h"
 #include "net/resp/reply_writer.h"
 #include "net/resp/value.h"
 #include "node/commands.h"
@@ -65,13 +67,28 @@ using InfoProvider = std::function<std::vector<InfoSection>()>;
 struct ClusterMember {
   std::string id;          // 40 lowercase hex characters: see cluster_node_id()
   core::Address address;   // its client (RESP) address
-  bool leader = false;     // owns every slot (v0.1: the Raft leader)
+  bool leader = false;     // leads at least one slot range
   bool self = false;       // the node serving this connection
+};
+// A slot range with a leader: its master and its other replicas, as
+// indexes into ClusterTopology::members.
+struct ClusterSlotRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  size_t master = 0;
+  std::vector<size_t> replicas;
 };
 struct ClusterTopology {
   std::vector<ClusterMember> members;
+  // Every slot range that has a leader, in slot order.
+  std::vector<ClusterSlotRange> ranges;
   uint64_t epoch = 0;  // the configuration epoch (e.g. the Raft term)
 };
+// Says whether this node serves a keyed command here: nullopt when it does,
+// else the error reply ("MOVED 3999 10.0.0.2:6379", "CROSSSLOT ...",
+// "CLUSTERDOWN ..."). `readonly`: the connection asked for READONLY.
+using RouteCheck =
+    std::function<std::optional<std::string>(const net::resp::CommandSpec&, const net::resp::Argv&, bool readonly)>;
 // Called for every CLUSTER command. Without a provider the server answers
 // CLUSTER with "-ERR This instance has cluster support disabled".
 using TopologyProvider = std::function<ClusterTopology()>;
@@ -111,6 +128,9 @@ struct RespServerOptions {
   RespServerLimits limits;
   InfoProvider info;          // may be empty
   TopologyProvider topology;  // may be empty (standalone mode)
+  // May be empty: every command is served here, and the replicator's
+  // refusals become redirects (a single Raft group).
+  RouteCheck route;
   // Reported as redis_version (INFO) and version (HELLO): clients gate
   // features on it.
   std::string redis_version = "7.2.0";

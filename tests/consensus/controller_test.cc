@@ -67,6 +67,47 @@ TEST_CASE("controller: 3 nodes, 64 partitions: preferred leaders spread evenly, 
   CHECK(preferred[NodeId(3)] == 21);
 }
 
+TEST_CASE("controller: a cluster created with its nodes alive starts with leaders spread evenly", "[consensus][unit]") {
+  ClusterMetadata m(MetadataConfig{});
+  MetadataCommand c = create(64, 3, 3);
+  for (int n = 1; n <= 2; ++n) {
+    NodeRecord r;
+    r.id = NodeId(n);
+    r.incarnation = 4;
+    r.peer_address = "n" + std::to_string(n) + ":7000";
+    r.client_address = "n" + std::to_string(n) + ":6379";
+    c.live.push_back(r);
+  }
+  auto decoded = keel::consensus::decode_command(keel::consensus::encode_command(c));
+  REQUIRE(decoded.is_ok());
+  REQUIRE(decoded->live.size() == 2);
+  REQUIRE(m.apply(*decoded).is_ok());
+  REQUIRE(m.node(NodeId(1))->incarnation == 4);
+  REQUIRE_FALSE(m.node(NodeId(2))->fenced);
+  REQUIRE(m.node(NodeId(3))->fenced);
+  // Node 3 is not alive yet: its preferred partitions go to their next
+  // replica; the others are led by their preferred replica.
+  std::map<NodeId, int> leads;
+  for (const PartitionState& p : m.partitions()) {
+    REQUIRE(p.leader.value() != 0);
+    REQUIRE(p.leader_epoch.value() == 1);
+    if (p.replicas.front() != NodeId(3)) REQUIRE(p.leader == p.replicas.front());
+    ++leads[p.leader];
+  }
+  CHECK(leads[NodeId(1)] == 22);
+  CHECK(leads[NodeId(2)] == 42);
+
+  // A live node outside the membership is refused, and nothing changes.
+  ClusterMetadata bad(MetadataConfig{});
+  MetadataCommand c2 = create(8, 3, 3);
+  NodeRecord stranger;
+  stranger.id = NodeId(9);
+  stranger.incarnation = 1;
+  c2.live.push_back(stranger);
+  REQUIRE(bad.apply(c2).code() == keel::core::Code::kInvalidArgument);
+  REQUIRE_FALSE(bad.created());
+}
+
 TEST_CASE("controller: the slot map covers 16384 slots in contiguous ranges", "[consensus][unit]") {
   for (uint32_t parts : {1u, 3u, 64u, 1000u, 16384u}) {
     uint16_t next = 0;

@@ -53,12 +53,14 @@ class InstantReplicator final : public Replicator {
  public:
   explicit InstantReplicator(KvStateMachine& machine) : machine_(machine) {}
 
-  keel::core::Result<Bytes> propose(Bytes command) override {
+  keel::core::Result<Bytes> propose(keel::core::ByteView key, Bytes command) override {
+    last_key = Bytes(key);
     if (!fail.is_ok()) return fail;
     ++proposals;
     return machine_.apply(machine_.applied_index().next(), command);
   }
-  Status read_barrier(bool stale_ok) override {
+  Status read_barrier(keel::core::ByteView key, bool stale_ok) override {
+    last_key = Bytes(key);
     if (stale_ok) {
       ++stale_reads;
       return Status::ok();
@@ -68,6 +70,7 @@ class InstantReplicator final : public Replicator {
   ReadView& read_view() override { return machine_.read_view(); }
 
   Status fail;
+  Bytes last_key;
   uint64_t proposals = 0;
   uint64_t stale_reads = 0;
 
