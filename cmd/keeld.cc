@@ -56,7 +56,8 @@ struct Flags {
 
 // Descriptors a node needs besides one per client: RocksDB's tables and
 // logs, the Raft log, the listeners, the event loop's own, the metrics
-// endpoint's connections. Two more per peer (one link each way) are added.
+// endpoint's connections. Two more per peer (one link each way) and per
+// partition are added.
 constexpr uint64_t kFilesReserved = 64;
 
 struct ClientLimit {
@@ -272,7 +273,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  const uint64_t reserved = kFilesReserved + 2 * (peers.size() - 1);
+  // A partitioned node also holds each partition's log open, and one more
+  // while it compacts or installs a snapshot.
+  const uint64_t reserved = kFilesReserved + 2 * (peers.size() - 1) + 2 * f.partitions;
   const ClientLimit client_limit = fit_clients_to_open_files(f.maxclients, reserved);
   if (client_limit.clients == 0) {
     std::fprintf(stderr, "keeld: the open file limit (ulimit -n) of %llu is too low: keeld needs at least %llu\n",

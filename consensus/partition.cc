@@ -482,6 +482,9 @@ void PartitionReplica::maybe_request_isr_change() {
     } else if (!member) {
       auto it = follower_end_.find(n);
       if (it == follower_end_.end()) continue;
+      // Only a follower that is fetching now: the end it reported long ago
+      // says nothing of a process that has since died.
+      if (now_ - last_fetch_at_[n] > config_.replica_lag_max_ticks) continue;
       bool past_start = epoch_start && it->second >= *epoch_start;
       if (config_.test_bug_isr_add_before_epoch_start) past_start = true;
       if (it->second >= hw_ && past_start) {

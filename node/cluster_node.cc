@@ -190,6 +190,8 @@ class ClusterNode final : public Replicator, public ReadView, public PartitionTr
       m.id = cluster_node_id(id);
       m.address = addr;
       m.self = id == table_.self;
+      const consensus::NodeRecord* rec = metadata_.node(id);
+      m.failed = rec != nullptr && rec->fenced;
       index[id] = t.members.size();
       t.members.push_back(std::move(m));
     }
@@ -203,6 +205,15 @@ class ClusterNode final : public Replicator, public ReadView, public PartitionTr
       t.members[master->second].leader = true;
       t.ranges.push_back(std::move(r));
     }
+    // Ready once every partition this node is named leader of has its
+    // replica leading here.
+    for (size_t p = 0; p < table_.partitions.size(); ++p) {
+      if (table_.partitions[p].leader != table_.self) continue;
+      auto d = drivers_.find(static_cast<uint32_t>(p));
+      const consensus::PartitionReplica* r = d == drivers_.end() ? nullptr : d->second->replica();
+      if (r == nullptr || r->role() != consensus::PartitionRole::kLeader) t.ready = false;
+    }
+    if (table_.partitions.empty()) t.ready = false;
     // Redis's epochs grow with each failover: the sum of the leader epochs.
     for (const PartitionState& p : table_.partitions) t.epoch += p.leader_epoch.value();
     return t;

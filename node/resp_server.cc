@@ -829,8 +829,10 @@ void RespServer::cmd_cluster(Client& c, const Argv& argv) {
       }
       std::string flags = m.self ? "myself," : "";
       flags += master ? "master" : "slave";
+      if (m.failed) flags += ",fail";
       text += m.id + " " + m.address.to_string() + "@" + std::to_string(m.address.port + kClusterBusPortOffset) + " " +
-              flags + " " + of + " 0 0 " + std::to_string(topology.epoch) + " connected";
+              flags + " " + of + " 0 0 " + std::to_string(topology.epoch) +
+              (m.failed ? " disconnected" : " connected");
       if (master) {
         for (const ClusterSlotRange* r : by_master[i]) {
           text += " " + std::to_string(r->first);
@@ -841,7 +843,7 @@ void RespServer::cmd_cluster(Client& c, const Argv& argv) {
     }
     reply_text(c, text);
   } else if (sub == "info") {
-    const bool ok = slots_ok == net::resp::kSlotCount;
+    const bool ok = slots_ok == net::resp::kSlotCount && topology.ready;
     reply_text(c, std::string("cluster_state:") + (ok ? "ok" : "fail") +
                       "\r\ncluster_slots_assigned:" + std::to_string(slots_ok) +
                       "\r\ncluster_slots_ok:" + std::to_string(slots_ok) +

@@ -69,6 +69,7 @@ struct ClusterMember {
   core::Address address;   // its client (RESP) address
   bool leader = false;     // leads at least one slot range
   bool self = false;       // the node serving this connection
+  bool failed = false;     // the cluster deems it down (fenced)
 };
 // A slot range with a leader: its master and its other replicas, as
 // indexes into ClusterTopology::members.
@@ -83,6 +84,9 @@ struct ClusterTopology {
   // Every slot range that has a leader, in slot order.
   std::vector<ClusterSlotRange> ranges;
   uint64_t epoch = 0;  // the configuration epoch (e.g. the Raft term)
+  // False while this node cannot yet serve every range it is named master
+  // of (starting): CLUSTER INFO then says cluster_state:fail.
+  bool ready = true;
 };
 // Says whether this node serves a keyed command here: nullopt when it does,
 // else the error reply ("MOVED 3999 10.0.0.2:6379", "CROSSSLOT ...",

@@ -240,12 +240,14 @@ TEST_CASE("keeld bad input: binary keys and values with NUL and CRLF inside roun
   for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
   const std::vector<std::pair<std::string, std::string>> pairs = {
       {std::string("k\0\r\n{x}", 7), std::string("\0\0v\r\n\xff", 6)},
-      {std::string("\r\n", 2), std::string("*1\r\n$4\r\nPING\r\n")},
-      {std::string("\0", 1), std::string("\0", 1)},
-      {"bytes:" + every_byte, every_byte + every_byte},
-      {"big:" + every_byte, std::string(1024 * 1024, '\n') + every_byte},
-      {"empty", ""},
+      {std::string("\r\n{x}", 5), std::string("*1\r\n$4\r\nPING\r\n")},
+      {std::string("\0{x}", 4), std::string("\0", 1)},
+      {"bytes:{x}" + every_byte, every_byte + every_byte},
+      {"big:{x}" + every_byte, std::string(1024 * 1024, '\n') + every_byte},
+      {"empty{x}", ""},
   };
+  // Every key carries the hash tag {x}: multi-key commands below need one
+  // slot on a partitioned node, as on a Redis Cluster.
   for (const auto& [key, value] : pairs) {
     INFO("key of " << key.size() << " bytes");
     CHECK(c.call({"SET", key, value}).raw == "+OK\r\n");
@@ -263,12 +265,12 @@ TEST_CASE("keeld bad input: binary keys and values with NUL and CRLF inside roun
     mget.push_back("m" + key);
     expected += bulk(value + "!");
   }
-  mget.push_back(std::string("m\0missing", 9));
+  mget.push_back(std::string("m\0missing{x}", 12));
   expected += "$-1\r\n";
   CHECK(c.call(mset).raw == "+OK\r\n");
   CHECK(c.call(mget).raw == expected);
   // A key differing only after a NUL is a different key.
-  CHECK(c.call({"EXISTS", std::string("k\0", 2), std::string("k\0\r\n{x}", 7)}).raw == ":1\r\n");
+  CHECK(c.call({"EXISTS", std::string("k\0{x}", 5), std::string("k\0\r\n{x}", 7)}).raw == ":1\r\n");
   CHECK(c.call({"DBSIZE"}).raw == ":" + std::to_string(2 + 2 * pairs.size()) + "\r\n");
   // Leave the keyspace as the baseline knows it.
   std::vector<std::string> del = {"DEL"};
@@ -476,7 +478,11 @@ std::string frame_header(uint32_t magic, uint32_t length, uint64_t check) {
 
 TEST_CASE("keeld bad input: garbage on the peer port is dropped and the cluster keeps its leader and data",
           "[cmd][slow]") {
-  LocalCluster cluster(3);
+  // One Raft group: the test watches its term. The peer bus under it is the
+  // one a partitioned node uses.
+  LocalClusterOptions one_group;
+  one_group.extra_args = {"--partitions", "0"};
+  LocalCluster cluster(3, one_group);
   const int leader = cluster.wait_for_leader();
   REQUIRE(leader >= 0);
   LocalNode& leader_node = cluster.nodes()[leader];

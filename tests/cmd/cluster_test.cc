@@ -98,7 +98,11 @@ TEST_CASE("cluster: three keeld processes stay linearizable and durable under SI
 }
 
 TEST_CASE("cluster: redis-cli prints for keel what it prints for redis-server", "[cmd][slow]") {
-  LocalCluster cluster(1);
+  // One Raft group: a standalone redis-server serves multi-key commands
+  // across slots, which a partitioned keel (as a Redis Cluster) refuses.
+  keel::testing::LocalClusterOptions one_group;
+  one_group.extra_args = {"--partitions", "0"};
+  LocalCluster cluster(1, one_group);
   const uint16_t redis_port = static_cast<uint16_t>(cluster.nodes()[0].client_port + 100);
   keel::testing::RedisServer redis(redis_port);
   REQUIRE(redis.started());

@@ -36,6 +36,15 @@ std::string call_when_leader(RespConnection& c, const std::vector<std::string>& 
   return reply;
 }
 
+// Waits until the node says it serves every slot (CLUSTER INFO).
+bool wait_ready(RespConnection& c) {
+  for (int i = 0; i < 1000; ++i) {
+    if (c.call({"CLUSTER", "INFO"}).describe().find("cluster_state:ok") != std::string::npos) return true;
+    keel::testing::sleep_ms(10);
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("keeld lifecycle: --version prints the version and exits 0", "[cmd][slow]") {
@@ -58,6 +67,7 @@ TEST_CASE("keeld lifecycle: SIGTERM stops the node with exit 0 and a restart kee
   {
     Keeld keeld(single_node_args(base, data), dir.path() + "/log1");
     RespConnection c = connect_when_up(static_cast<uint16_t>(base + 1));
+    REQUIRE(wait_ready(c));
     REQUIRE(call_when_leader(c, {"SET", "k0", "v0"}) == "+OK\r\n");
     for (int i = 1; i < kKeys; ++i) {
       REQUIRE(c.call({"SET", "k" + std::to_string(i), "v" + std::to_string(i)}).describe() == "+OK\r\n");
@@ -68,6 +78,7 @@ TEST_CASE("keeld lifecycle: SIGTERM stops the node with exit 0 and a restart kee
   }
   Keeld again(single_node_args(base, data), dir.path() + "/log2");
   RespConnection c = connect_when_up(static_cast<uint16_t>(base + 1));
+  REQUIRE(wait_ready(c));
   CHECK(call_when_leader(c, {"DBSIZE"}) == ":" + std::to_string(kKeys) + "\r\n");
   for (int i = 0; i < kKeys; i += 37) {
     const std::string v = "v" + std::to_string(i);

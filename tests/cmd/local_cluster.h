@@ -401,10 +401,24 @@ class LocalCluster {
     return r.value.str;
   }
 
-  // Waits until one running node reports raft_role:leader and every other
-  // running node names that node's client address as the leader's (so a
-  // follower answers writes with -MOVED to it). The leader's index in
-  // nodes(), or -1 on timeout.
+  // The node's CLUSTER <sub> text (INFO, NODES), or "" if it does not
+  // answer.
+  static std::string cluster_command(const LocalNode& node, const std::string& sub) {
+    RespConnection c(node.client_port);
+    if (!c.connected()) return "";
+    auto r = c.call({"CLUSTER", sub}, 2000);
+    if (!r.ok() || r.value.type != net::resp::Type::kBulkString) return "";
+    return r.value.str;
+  }
+  static std::string cluster_info(const LocalNode& node) { return cluster_command(node, "INFO"); }
+
+  // One Raft group (--partitions 0): waits until one running node reports
+  // raft_role:leader and every other running node names that node's client
+  // address as the leader's (so a follower answers writes with -MOVED to
+  // it). The leader's index in nodes(), or -1 on timeout.
+  // Partitioned (the default): waits until every running node reports
+  // cluster_state:ok, no offline partition, and every stopped node (and
+  // only those) as failed, then returns the first running node's index.
   int wait_for_leader(int timeout_ms = 15000) {
     const int64_t deadline = now_ms() + timeout_ms;
     // Nodes started and not stopped by the test; if one of them exits
@@ -417,6 +431,25 @@ class LocalCluster {
       bool all_running = true;
       for (LocalNode* n : expected) all_running = alive(*n) && all_running;
       if (!all_running) break;
+      if (!expected.empty() && !info_field(info(*expected.front()), "partitions_led").empty()) {
+        bool ready = true;
+        for (LocalNode* n : expected) {
+          ready = ready && info_field(cluster_info(*n), "cluster_state") == "ok" &&
+                  info_field(info(*n, "partitions"), "offline_partitions") == "0";
+          // Every stopped node is known to have failed (it leads nothing),
+          // every running one not.
+          const std::string nodes = cluster_command(*n, "NODES");
+          for (const LocalNode& other : nodes_) {
+            const size_t at = nodes.find(":" + std::to_string(other.client_port) + "@");
+            const std::string line = at == std::string::npos ? "" : nodes.substr(at, nodes.find('\n', at) - at);
+            const bool failed = line.find(",fail") != std::string::npos;
+            ready = ready && !line.empty() && failed == (other.pid <= 0);
+          }
+        }
+        if (ready) return static_cast<int>(expected.front() - nodes_.data());
+        sleep_ms(50);
+        continue;
+      }
       int leader = -1;
       for (size_t i = 0; i < nodes_.size(); ++i) {
         if (nodes_[i].pid > 0 && info_field(info(nodes_[i]), "raft_role") == "leader") leader = static_cast<int>(i);

@@ -160,6 +160,32 @@ TEST_CASE("partition: a lagging follower is asked out of the ISR, and back in on
   CHECK(expand.incarnations.count(NodeId(3)) == 1);
 }
 
+TEST_CASE("partition: a follower that stopped fetching is not asked back into the ISR, and writes commit without it",
+          "[consensus][unit]") {
+  Harness h(3);
+  h.elect(1, 1);
+  h.settle();
+  h.tick_all(2);
+  // n3's process dies: it never fetches again. Its last fetch was at the
+  // log end, which the idle leader's HW still equals.
+  h.tick_all(10, 3);
+  REQUIRE_FALSE(h.nodes[1].isr_requests.empty());
+  IsrRequest shrink = h.nodes[1].isr_requests.back();
+  REQUIRE(shrink.isr == std::set<NodeId>{NodeId(1), NodeId(2)});
+  h.state.isr = shrink.isr;
+  ++h.state.partition_epoch;
+  for (int i = 1; i <= 2; ++i) REQUIRE(h.r(i).set_state(h.state).is_ok());
+  h.nodes[1].isr_requests.clear();
+  h.tick_all(30, 3);
+  // The leader never asks to add the silent replica back (an add in flight
+  // would hold the HW for it: writes would stall until it returned).
+  for (const IsrRequest& r : h.nodes[1].isr_requests) CHECK(r.isr.count(NodeId(3)) == 0);
+  auto off = h.r(1).propose(data(1), true);
+  REQUIRE(off.is_ok());
+  h.tick_all(3, 3);
+  CHECK(h.r(1).high_watermark() > *off);
+}
+
 TEST_CASE("partition: a follower truncates a diverging suffix to the leader's epoch end, not to its HW",
           "[consensus][unit]") {
   Harness h(3, 1);
