@@ -465,6 +465,7 @@ Status run_cluster_node(core::Env& env, const ClusterNodeConfig& config) {
   RaftNodeOptions raft_options = config.controller;
   if (raft_options.dir == RaftNodeOptions().dir) raft_options.dir = "controller/raft";
   RaftNode raft(env, raft_options, bus, *machine);
+  raft.set_observer(config.observer);
   ControllerServiceOptions service_options = config.service;
   if (service_options.nodes.empty()) {
     for (const auto& [id, m] : config.controller.members) service_options.nodes.push_back(id);
@@ -502,6 +503,13 @@ Status run_cluster_node(core::Env& env, const ClusterNodeConfig& config) {
   env.trace.info("keel node " + config.controller.id.to_string() + " (incarnation " + std::to_string(incarnation) +
                  ") serving RESP on " + config.client_address.to_string() +
                  (config.metrics_address ? ", metrics on " + config.metrics_address->to_string() : ""));
+  if (config.on_running) config.on_running(true);
+  struct Detach {
+    const ClusterNodeConfig& config;
+    ~Detach() {
+      if (config.on_running) config.on_running(false);
+    }
+  } detach{config};
   // Either the controller member or a partition stops the node.
   core::FiberGroup watch(env);
   Status stopped;

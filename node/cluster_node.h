@@ -67,6 +67,11 @@ struct ClusterNodeConfig {
   std::string requirepass;
   RespServerLimits client_limits;
   std::optional<core::Address> metrics_address;
+  // Test and simulation hooks; null in production. `observer` watches the
+  // controller member; `on_running` is called with true once the node
+  // serves and with false before it stops.
+  RaftObserver* observer = nullptr;
+  std::function<void(bool)> on_running;
 };
 
 // Runs until the node fails (a storage error) or its process dies. Returns

@@ -1,13 +1,20 @@
-// The key-value workloads on a Raft-replicated keel cluster: register,
-// counter and unique-writes. Each run checks the Raft invariants online
-// (sim/raft_invariants.h) and, at the end, linearizability of the client
-// history, durability of acknowledged writes, and convergence of the
+// The key-value workloads on keel nodes, through RESP clients: register,
+// counter and unique-writes on one Raft group (run_kv_node), and
+// cluster-register, cluster-counter and cluster-unique-writes on the
+// partitioned node keeld runs (run_cluster_node: the peer bus, the
+// controller group and its service, the session agent, the partition
+// drivers and the routing front end, all on the simulated hosts). Each run
+// checks the Raft invariants online (sim/raft_invariants.h; for a
+// partitioned cluster, those of its controller group) and, at the end,
+// linearizability of the client history, durability of acknowledged
+// writes, that every node serves again, and (one group) convergence of the
 // replicas' state digests.
 #include <algorithm>
 #include <map>
 #include <memory>
 
 #include "core/assert.h"
+#include "node/cluster_node.h"
 #include "node/kv_node.h"
 #include "sim/raft_invariants.h"
 #include "sim/run.h"
@@ -31,7 +38,7 @@ constexpr Duration kFinalReadBudget = Duration::seconds(20);
 
 class KvScenario : public Scenario {
  public:
-  explicit KvScenario(workloads::KvWorkload workload) : workload_(workload) {}
+  KvScenario(workloads::KvWorkload workload, bool partitioned) : workload_(workload), partitioned_(partitioned) {}
 
   void setup(World& world, const RunOptions& options) override {
     world_ = &world;
@@ -54,36 +61,13 @@ class KvScenario : public Scenario {
     else if (options.bug == "node-never-restarts") plant_unrestartable_ = true;
     else if (!options.bug.empty()) violations_.push_back("unknown --bug '" + options.bug + "'");
 
-    for (int i = 1; i <= options.nodes; ++i) {
-      node::KvNodeConfig config;
-      config.raft = raft;
-      config.raft.id = NodeId(i);
-      config.client_address = raft.members[NodeId(i)].client;
-      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
-        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv"));
-        return std::unique_ptr<storage::KvEngine>(std::move(engine));
-      };
-      nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
-        RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
-        config.observer = &observer;
-        config.on_running = [this, i](node::RaftNode* raft_node, node::StateMachine* machine) {
-          if (raft_node == nullptr) {
-            running_.erase(i);
-          } else {
-            running_[i] = {raft_node, machine};
-            last_error_.erase(i);
-          }
-        };
-        // Planted: n1 cannot start again once it has stopped, as if its
-        // disk held something its own recovery refuses.
-        const core::Status s = plant_unrestartable_ && i == 1 && incarnations_[i] > 1
-                                   ? core::corruption("planted: n1 refuses its own disk")
-                                   : node::run_kv_node(env, config);
-        if (!s.is_ok()) {
-          env.trace.error("node stopped: " + s.to_string());
-          last_error_[i] = s.to_string();
-        }
-      }));
+    if (partitioned_ && options.bug == "node-never-restarts") {
+      violations_.push_back("--bug node-never-restarts is planted in the one-group workloads only");
+    }
+    if (partitioned_) {
+      add_cluster_nodes(world, options, raft);
+    } else {
+      add_group_nodes(world, options, raft);
     }
     hosts_ = nodes_;
     client_config_.workload = workload_;
@@ -158,6 +142,81 @@ class KvScenario : public Scenario {
   }
 
  private:
+  void add_group_nodes(World& world, const RunOptions& options, const node::RaftNodeOptions& raft) {
+    for (int i = 1; i <= options.nodes; ++i) {
+      node::KvNodeConfig config;
+      config.raft = raft;
+      config.raft.id = NodeId(i);
+      config.client_address = raft.members.at(NodeId(i)).client;
+      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
+        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers}));
+        return std::unique_ptr<storage::KvEngine>(std::move(engine));
+      };
+      nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
+        RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
+        config.observer = &observer;
+        config.on_running = [this, i](node::RaftNode* raft_node, node::StateMachine* machine) {
+          if (raft_node == nullptr) {
+            running_.erase(i);
+          } else {
+            running_[i] = {raft_node, machine};
+            last_error_.erase(i);
+          }
+        };
+        // Planted: n1 cannot start again once it has stopped, as if its
+        // disk held something its own recovery refuses.
+        const core::Status s = plant_unrestartable_ && i == 1 && incarnations_[i] > 1
+                                   ? core::corruption("planted: n1 refuses its own disk")
+                                   : node::run_kv_node(env, config);
+        if (!s.is_ok()) {
+          env.trace.error("node stopped: " + s.to_string());
+          last_error_[i] = s.to_string();
+        }
+      }));
+    }
+  }
+
+  // The partitioned node keeld runs, with 8 partitions of 3 replicas (the
+  // workload's few keys land on several), sessions short enough that
+  // failovers happen within a run.
+  void add_cluster_nodes(World& world, const RunOptions& options, const node::RaftNodeOptions& raft) {
+    for (int i = 1; i <= options.nodes; ++i) {
+      node::ClusterNodeConfig config;
+      config.controller = raft;
+      config.controller.id = NodeId(i);
+      config.service.partitions = 8;
+      config.service.replication_factor = 3;
+      config.service.sessions.lease = Duration::millis(600);
+      config.service.sessions.drift_bound = Duration::millis(100);
+      config.service.create_grace = Duration::seconds(1);
+      config.partition.min_insync_replicas = 2;
+      config.partition.replica_lag_max_ticks = 30;
+      config.compact_every = 200;
+      config.client_address = raft.members.at(NodeId(i)).client;
+      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
+        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers}));
+        return std::unique_ptr<storage::KvEngine>(std::move(engine));
+      };
+      nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
+        RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
+        config.observer = &observer;
+        config.on_running = [this, i](bool running) {
+          if (running) {
+            running_[i] = {nullptr, nullptr};
+            last_error_.erase(i);
+          } else {
+            running_.erase(i);
+          }
+        };
+        const core::Status s = node::run_cluster_node(env, config);
+        if (!s.is_ok()) {
+          env.trace.error("node stopped: " + s.to_string());
+          last_error_[i] = s.to_string();
+        }
+      }));
+    }
+  }
+
   // Swarm testing of the workload: some seeds hammer one key with many
   // clients and no pause, others spread few writers over many keys, or
   // read mostly. Drawn from its own stream, so the fault schedule and the
@@ -251,7 +310,11 @@ class KvScenario : public Scenario {
       return;
     }
     final_state_ = std::move(*state);
-    check_convergence(env);
+    if (partitioned_) {
+      check_nodes_serving();
+    } else {
+      check_convergence(env);
+    }
     checked_ = true;
   }
 
@@ -307,6 +370,7 @@ class KvScenario : public Scenario {
   };
 
   workloads::KvWorkload workload_;
+  bool partitioned_ = false;
   World* world_ = nullptr;
   std::vector<HostId> nodes_;
   std::vector<HostId> hosts_;
@@ -333,9 +397,10 @@ class KvScenario : public Scenario {
 }  // namespace
 
 std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload) {
-  auto w = workloads::parse_kv_workload(workload);
+  const bool partitioned = workload.rfind("cluster-", 0) == 0;
+  auto w = workloads::parse_kv_workload(partitioned ? workload.substr(8) : workload);
   if (!w) return nullptr;
-  return std::make_unique<KvScenario>(*w);
+  return std::make_unique<KvScenario>(*w, partitioned);
 }
 
 }  // namespace keel::sim

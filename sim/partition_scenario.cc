@@ -184,7 +184,7 @@ class DriverScenario : public Scenario {
   // --- A node ------------------------------------------------------------------
 
   void node_program(core::Env& env, int i) {
-    auto opened = storage::MemKvEngine::open(env.disk, "kv");
+    auto opened = storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers});
     if (!opened.is_ok()) {
       last_error_[i] = "engine: " + opened.status().to_string();
       return;  // the supervisor restarts the process

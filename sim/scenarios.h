@@ -8,8 +8,9 @@
 namespace keel::sim {
 
 std::unique_ptr<Scenario> make_demo_scenario();
-// register, counter or unique-writes on a Raft-replicated cluster; nullptr
-// for another name.
+// register, counter or unique-writes on a Raft-replicated cluster, or
+// cluster-register, cluster-counter or cluster-unique-writes on the
+// partitioned node keeld runs; nullptr for another name.
 std::unique_ptr<Scenario> make_kv_scenario(const std::string& workload);
 // isr-register, isr-counter, isr-unique-writes or isr-acks1: partitions
 // replicated by the ISR protocol under

@@ -19,7 +19,7 @@ constexpr std::string_view kMemKvSnapshotTag = "keel.mem_kv.v2";
 core::Result<std::unique_ptr<MemKvEngine>> MemKvEngine::open(core::Disk& disk, std::string dir, MemKvOptions options) {
   KEEL_TRY_ASSIGN(auto store, SnapshotStore::open(disk, std::move(dir), options.snapshots_kept));
   KEEL_TRY_ASSIGN(const std::optional<LoadedSnapshot> loaded, store->load_latest());
-  std::unique_ptr<MemKvEngine> engine(new MemKvEngine(std::move(store)));
+  std::unique_ptr<MemKvEngine> engine(new MemKvEngine(std::move(store), options.fibers));
   if (!loaded) return engine;
   const Snapshot& snap = loaded->snapshot;
   const std::string where = engine->store_->dir() + " snapshot " + snap.index.to_string();
@@ -162,6 +162,14 @@ core::Status MemKvEngine::restore_partition(core::PartitionId p,
 }
 
 core::Status MemKvEngine::persist() {
+  std::optional<core::LockGuard> serialised;
+  if (persist_lock_) serialised.emplace(*persist_lock_);
+  KEEL_ASSERT_MSG(!persisting_, "MemKvEngine: concurrent persist() without MemKvOptions::fibers");
+  persisting_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{persisting_};
   KEEL_TRY(check_open());
   core::Bytes data;
   core::put_u64(data, data_.size());

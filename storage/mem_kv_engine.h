@@ -11,9 +11,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/env.h"
+#include "core/sync.h"
 #include "storage/kv_engine.h"
 #include "storage/snapshot.h"
 
@@ -22,6 +24,10 @@ namespace keel::storage {
 struct MemKvOptions {
   // Snapshots kept on disk.
   size_t snapshots_kept = SnapshotStore::kKeepDefault;
+  // Required when several fibers may persist() at once (a node's partition
+  // drivers share one engine): their snapshots are then written one after
+  // another. Without it a second persist() during one asserts.
+  core::Scheduler* fibers = nullptr;
 };
 
 class MemKvEngine final : public KvEngine {
@@ -51,7 +57,9 @@ class MemKvEngine final : public KvEngine {
   size_t size() const { return data_.size(); }
 
  private:
-  explicit MemKvEngine(std::unique_ptr<SnapshotStore> store) : store_(std::move(store)) {}
+  explicit MemKvEngine(std::unique_ptr<SnapshotStore> store, core::Scheduler* fibers) : store_(std::move(store)) {
+    if (fibers != nullptr) persist_lock_.emplace(*fibers);
+  }
   core::Status check_open() const;
   void apply_ops(const WriteBatch& batch);
 
@@ -64,6 +72,8 @@ class MemKvEngine final : public KvEngine {
   bool closed_ = false;
   core::Status failed_;
   size_t skipped_corrupt_ = 0;
+  std::optional<core::Mutex> persist_lock_;
+  bool persisting_ = false;
 };
 
 }  // namespace keel::storage

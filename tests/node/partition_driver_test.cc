@@ -81,7 +81,7 @@ struct Cluster {
   }
 
   static std::unique_ptr<keel::storage::MemKvEngine> MemKvOpen(Env& env) {
-    auto r = keel::storage::MemKvEngine::open(env.disk, "kv");
+    auto r = keel::storage::MemKvEngine::open(env.disk, "kv", keel::storage::MemKvOptions{.fibers = &env.fibers});
     KEEL_ASSERT(r.is_ok());
     return std::move(*r);
   }
