@@ -273,7 +273,8 @@ core::Status ClusterMetadata::apply(const MetadataCommand& c) {
     case CommandType::kFenceNode: s = fence_node(c); break;
     case CommandType::kAlterIsr: s = alter_isr(c.isr); break;
   }
-  if (s.is_ok()) ++version_;
+  // A refused ISR change that answered its leader changed a record.
+  if (s.is_ok() || !last_changed_.empty()) ++version_;
   return s;
 }
 
@@ -409,23 +410,33 @@ core::Status ClusterMetadata::alter_isr(const IsrRequest& r) {
     return core::failed_precondition("alter isr: " + describe(r) + " is based on a stale partition epoch " +
                                      std::to_string(p.partition_epoch));
   }
-  if (r.isr.count(r.leader) == 0) return core::invalid_argument("alter isr: " + describe(r) + " drops its leader");
+  // From here the request is the current leader's, on the current record:
+  // a refusal still bumps the partition epoch. That is the leader's answer
+  // (its pending change is over; a timed-out leader re-sends the same
+  // request rather than assume it was lost), and no other copy of the
+  // request can be applied later.
+  const size_t index = r.partition.value();
+  auto refuse = [&](core::Status why) {
+    changed(p, index);
+    return why;
+  };
+  if (r.isr.count(r.leader) == 0) return refuse(core::invalid_argument("alter isr: " + describe(r) + " drops its leader"));
   for (NodeId n : r.isr) {
     if (std::find(p.replicas.begin(), p.replicas.end(), n) == p.replicas.end()) {
-      return core::invalid_argument("alter isr: " + describe(r) + " adds non-replica " + n.to_string());
+      return refuse(core::invalid_argument("alter isr: " + describe(r) + " adds non-replica " + n.to_string()));
     }
     if (p.isr.count(n) > 0) continue;
     const NodeRecord* rec = node(n);
     auto inc = r.incarnations.find(n);
     if (rec == nullptr || rec->fenced || inc == r.incarnations.end() || inc->second != rec->incarnation) {
       KEEL_COVER(config_.coverage, "controller: ISR add from an old incarnation refused");
-      return core::failed_precondition("alter isr: " + describe(r) + " adds " + n.to_string() +
-                                       " from a fenced or old incarnation");
+      return refuse(core::failed_precondition("alter isr: " + describe(r) + " adds " + n.to_string() +
+                                              " from a fenced or old incarnation"));
     }
   }
-  if (r.isr == p.isr) return core::failed_precondition("alter isr: " + describe(r) + " changes nothing");
+  if (r.isr == p.isr) return refuse(core::failed_precondition("alter isr: " + describe(r) + " changes nothing"));
   p.isr = r.isr;
-  changed(p, r.partition.value());
+  changed(p, index);
   return core::Status::ok();
 }
 

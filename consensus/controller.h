@@ -98,7 +98,10 @@ class ClusterMetadata {
 
   // Applies one command. A refused command (InvalidArgument for a malformed
   // one, FailedPrecondition for a stale or no longer applicable one) changes
-  // nothing; the controller logs the reason. Deterministic.
+  // nothing - except an ISR change refused for its content although made by
+  // the current leader on the current record: that bumps the partition
+  // epoch (the leader's answer; last_changed() names it). The controller
+  // logs the reason. Deterministic.
   core::Status apply(const MetadataCommand& command);
 
   bool created() const { return !partitions_.empty(); }

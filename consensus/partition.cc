@@ -550,9 +550,14 @@ void PartitionReplica::tick() {
     }
   }
   if (isr_inflight_ && now_ - isr_sent_at_ >= config_.isr_request_timeout_ticks) {
-    // No answer: the controller may have missed it, or refused it (then a
-    // newer record is on its way). Ask again from what we know now.
-    isr_inflight_.reset();
+    // No answer yet: the request or its answer may be lost, or still on its
+    // way through the controller's log - where it can yet be applied. Send
+    // the same request again and keep counting its adds in the HW; only a
+    // newer record (applied or refused, the controller bumps the partition
+    // epoch either way) ends it.
+    KEEL_COVER(config_.coverage, "partition: ISR request re-sent");
+    isr_send_pending_ = true;
+    isr_sent_at_ = now_;
   }
   maybe_request_isr_change();
 }

@@ -94,8 +94,9 @@ TEST_CASE("controller: a cluster created with its nodes alive starts with leader
     if (p.replicas.front() != NodeId(3)) REQUIRE(p.leader == p.replicas.front());
     ++leads[p.leader];
   }
-  CHECK(leads[NodeId(1)] == 22);
-  CHECK(leads[NodeId(2)] == 42);
+  // n3's preferred partitions (p mod 3 == 2) go to their next replica, n1.
+  CHECK(leads[NodeId(1)] == 43);
+  CHECK(leads[NodeId(2)] == 21);
 
   // A live node outside the membership is refused, and nothing changes.
   ClusterMetadata bad(MetadataConfig{});
@@ -195,8 +196,17 @@ TEST_CASE("controller: ISR changes on a stale partition epoch or from an old inc
   alter.isr.partition_epoch = m.partition(PartitionId(0)).partition_epoch;
   alter.isr.isr = {NodeId(1), NodeId(2), NodeId(3)};
   alter.isr.incarnations = {{NodeId(3), 0}};
+  const uint64_t version = m.version();
   CHECK(m.apply(alter).code() == core::Code::kFailedPrecondition);
+  // The leader's request was refused for its content: the partition epoch
+  // moves on (the answer), the ISR does not, and the same request cannot
+  // be applied later.
+  CHECK(m.partition(PartitionId(0)).partition_epoch == alter.isr.partition_epoch + 1);
+  CHECK(m.partition(PartitionId(0)).isr == std::set<NodeId>{NodeId(1), NodeId(2)});
+  CHECK(m.version() == version + 1);
   alter.isr.incarnations = {{NodeId(3), 1}};
+  CHECK(m.apply(alter).code() == core::Code::kFailedPrecondition);
+  alter.isr.partition_epoch = m.partition(PartitionId(0)).partition_epoch;
   CHECK(m.apply(alter).is_ok());
   // A request from someone who is not the leader, or that drops the leader.
   alter.isr.partition_epoch = m.partition(PartitionId(0)).partition_epoch;
@@ -205,6 +215,7 @@ TEST_CASE("controller: ISR changes on a stale partition epoch or from an old inc
   alter.isr.leader = NodeId(1);
   alter.isr.isr = {NodeId(2), NodeId(3)};
   CHECK(m.apply(alter).code() == core::Code::kInvalidArgument);
+  alter.isr.partition_epoch = m.partition(PartitionId(0)).partition_epoch;
   alter.isr.isr = {NodeId(1), NodeId(9)};
   CHECK(m.apply(alter).code() == core::Code::kInvalidArgument);
   // A partition that does not exist.

@@ -153,7 +153,7 @@ TEST_CASE("partition: a lagging follower is asked out of the ISR, and back in on
   for (int i = 1; i <= 3; ++i) REQUIRE(h.r(i).set_state(h.state).is_ok());
   h.nodes[1].isr_requests.clear();
   REQUIRE(h.r(1).propose(data(1), true).is_ok());
-  h.tick_all(5);  // n3 is back and catches up
+  h.tick_all(15);  // n3 is back: it fetches again (fetch timeout) and catches up
   REQUIRE_FALSE(h.nodes[1].isr_requests.empty());
   IsrRequest expand = h.nodes[1].isr_requests.back();
   CHECK(expand.isr.count(NodeId(3)) == 1);
