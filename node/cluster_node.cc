@@ -489,17 +489,8 @@ Status run_cluster_node(core::Env& env, const ClusterNodeConfig& config) {
   RespServer server(env, node, std::move(options));
   KEEL_TRY(server.start());
   std::optional<MetricsServer> metrics;
-  if (config.metrics_address) {
-    MetricsServerOptions metrics_options;
-    metrics_options.address = *config.metrics_address;
-    metrics_options.render = [&node, &server] { return node.metrics(server); };
-    metrics.emplace(env, std::move(metrics_options));
-    const Status listening = metrics->start();
-    if (!listening.is_ok()) {
-      return Status(listening.code(),
-                    "metrics endpoint on " + config.metrics_address->to_string() + ": " + listening.message());
-    }
-  }
+  KEEL_TRY(start_metrics_endpoint(env, config.metrics_address, [&node, &server] { return node.metrics(server); },
+                                  metrics));
   env.trace.info("keel node " + config.controller.id.to_string() + " (incarnation " + std::to_string(incarnation) +
                  ") serving RESP on " + config.client_address.to_string() +
                  (config.metrics_address ? ", metrics on " + config.metrics_address->to_string() : ""));

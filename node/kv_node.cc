@@ -108,19 +108,9 @@ core::Status run_kv_node(core::Env& env, const KvNodeConfig& config) {
   RespServer server(env, raft, std::move(options));
   KEEL_TRY(server.start());
   std::optional<MetricsServer> metrics;
-  if (config.metrics_address) {
-    MetricsServerOptions metrics_options;
-    metrics_options.address = *config.metrics_address;
-    metrics_options.render = [&config, &raft, &machine, &server] {
-      return render_node_metrics(config, raft, *machine, server);
-    };
-    metrics.emplace(env, std::move(metrics_options));
-    const core::Status listening = metrics->start();
-    if (!listening.is_ok()) {
-      return core::Status(listening.code(), "metrics endpoint on " + config.metrics_address->to_string() + ": " +
-                                                listening.message());
-    }
-  }
+  KEEL_TRY(start_metrics_endpoint(
+      env, config.metrics_address,
+      [&config, &raft, &machine, &server] { return render_node_metrics(config, raft, *machine, server); }, metrics));
   if (config.on_running) config.on_running(&raft, machine.get());
   struct Detach {
     const KvNodeConfig& config;

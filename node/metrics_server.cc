@@ -380,4 +380,16 @@ void MetricsServer::reply_and_linger(core::Stream& stream, std::string_view repl
   }
 }
 
+core::Status start_metrics_endpoint(core::Env& env, const std::optional<core::Address>& address,
+                                    std::function<std::string()> render, std::optional<MetricsServer>& into) {
+  if (!address) return core::Status::ok();
+  MetricsServerOptions options;
+  options.address = *address;
+  options.render = std::move(render);
+  into.emplace(env, std::move(options));
+  const core::Status listening = into->start();
+  if (listening.is_ok()) return listening;
+  return core::Status(listening.code(), "metrics endpoint on " + address->to_string() + ": " + listening.message());
+}
+
 }  // namespace keel::node

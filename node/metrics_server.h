@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <set>
@@ -156,5 +157,11 @@ struct HttpRequestHead {
 // Parses a complete request head (through the empty line). InvalidArgument
 // for a malformed request line, version or header line.
 core::Result<HttpRequestHead> parse_http_request_head(std::string_view head);
+
+// A node's optional metrics endpoint: when `address` is set, starts a
+// server rendering `render` into `into`. Errors (from start) name the
+// address. May suspend.
+core::Status start_metrics_endpoint(core::Env& env, const std::optional<core::Address>& address,
+                                    std::function<std::string()> render, std::optional<MetricsServer>& into);
 
 }  // namespace keel::node

@@ -36,6 +36,12 @@ constexpr uint16_t kClientPort = 6379;
 constexpr uint16_t kPeerPort = 7000;
 constexpr Duration kFinalReadBudget = Duration::seconds(20);
 
+// A node's engine: in memory, persisted as snapshots on the simulated disk.
+core::Result<std::unique_ptr<storage::KvEngine>> open_mem_engine(core::Env& env) {
+  KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers}));
+  return std::unique_ptr<storage::KvEngine>(std::move(engine));
+}
+
 class KvScenario : public Scenario {
  public:
   KvScenario(workloads::KvWorkload workload, bool partitioned) : workload_(workload), partitioned_(partitioned) {}
@@ -148,10 +154,7 @@ class KvScenario : public Scenario {
       config.raft = raft;
       config.raft.id = NodeId(i);
       config.client_address = raft.members.at(NodeId(i)).client;
-      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
-        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers}));
-        return std::unique_ptr<storage::KvEngine>(std::move(engine));
-      };
+      config.open_engine = open_mem_engine;
       nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
         RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
         config.observer = &observer;
@@ -193,10 +196,7 @@ class KvScenario : public Scenario {
       config.partition.replica_lag_max_ticks = 30;
       config.compact_every = 200;
       config.client_address = raft.members.at(NodeId(i)).client;
-      config.open_engine = [](core::Env& env) -> core::Result<std::unique_ptr<storage::KvEngine>> {
-        KEEL_TRY_ASSIGN(auto engine, storage::MemKvEngine::open(env.disk, "kv", storage::MemKvOptions{.fibers = &env.fibers}));
-        return std::unique_ptr<storage::KvEngine>(std::move(engine));
-      };
+      config.open_engine = open_mem_engine;
       nodes_.push_back(world.add_host("n" + std::to_string(i), [this, config, i](core::Env& env) mutable {
         RaftInvariants::NodeObserver observer(invariants_, NodeId(i), ++incarnations_[i]);
         config.observer = &observer;

@@ -483,6 +483,7 @@ TEST_CASE("resp server: INFO and CLUSTER come from the node's providers", "[node
     t.epoch = 7;
     t.members.push_back({keel::node::cluster_node_id(keel::core::NodeId(1)), Address{"n1", 6379}, true, true});
     t.members.push_back({keel::node::cluster_node_id(keel::core::NodeId(2)), Address{"n2", 6379}, false, false});
+    t.ranges.push_back({0, 16383, 0, {1}});
     return t;
   };
   Cluster cluster(options);
@@ -527,6 +528,76 @@ TEST_CASE("resp server: INFO and CLUSTER come from the node's providers", "[node
   REQUIRE(replies[8].type == keel::net::resp::Type::kInteger);
   REQUIRE(replies[8].integer >= 20);
   REQUIRE(replies[9].type == keel::net::resp::Type::kInteger);
+}
+
+TEST_CASE("resp server: partitioned CLUSTER replies - ranges per master, a failed node, and the route check",
+          "[node][sim]") {
+  RespServerOptions options;
+  options.topology = [] {
+    ClusterTopology t;
+    t.epoch = 9;
+    t.members.push_back({keel::node::cluster_node_id(keel::core::NodeId(1)), Address{"n1", 6379}, true, true});
+    t.members.push_back({keel::node::cluster_node_id(keel::core::NodeId(2)), Address{"n2", 6379}, true, false});
+    t.members.push_back({keel::node::cluster_node_id(keel::core::NodeId(3)), Address{"n3", 6379}, false, false, true});
+    t.ranges.push_back({0, 8191, 0, {1, 2}});
+    t.ranges.push_back({8192, 16383, 1, {2, 0}});
+    return t;
+  };
+  // Keys in slots 8192.. are another node's; multi-key commands need one slot.
+  options.route = [](const keel::net::resp::CommandSpec& spec, const keel::net::resp::Argv& argv,
+                     bool readonly) -> std::optional<std::string> {
+    uint16_t slot = keel::net::resp::key_slot(argv[static_cast<size_t>(spec.first_key)]);
+    const int last = spec.last_key < 0 ? static_cast<int>(argv.size()) + spec.last_key : spec.last_key;
+    for (int i = spec.first_key; i <= last; i += std::max(1, spec.key_step)) {
+      if (keel::net::resp::key_slot(argv[static_cast<size_t>(i)]) != slot) {
+        return std::string("CROSSSLOT Keys in request don't hash to the same slot");
+      }
+    }
+    if (slot >= 8192 && !(readonly && !spec.has_flag(keel::net::resp::kCommandWrite))) {
+      return "MOVED " + std::to_string(slot) + " n2:6379";
+    }
+    return std::nullopt;
+  };
+  Cluster cluster(options);
+  std::string routed;
+  const std::string id1 = keel::node::cluster_node_id(keel::core::NodeId(1));
+  const std::string id2 = keel::node::cluster_node_id(keel::core::NodeId(2));
+  const std::string id3 = keel::node::cluster_node_id(keel::core::NodeId(3));
+  std::vector<Value> replies;
+  REQUIRE(cluster.client([&](Env& env) {
+    keel::workloads::RespClient client(env, {kServer});
+    // CLUSTER KEYSLOT: "a" 15495, "b" 3300, "{b}x" 3300.
+    for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{{"CLUSTER", "SLOTS"},
+                                                                                       {"CLUSTER", "NODES"},
+                                                                                       {"CLUSTER", "INFO"},
+                                                                                       {"CLUSTER", "SHARDS"},
+                                                                                       }) {
+      auto r = client.call(argv);
+      CHECK(r.is_ok());
+      replies.push_back(r.is_ok() ? *r : Value::error("call failed"));
+    }
+    // Redirects as they come (RespClient would follow them).
+    RawConn c(env);
+    routed = c.exchange(req({"SET", "a", "1"}) + req({"SET", "b", "1"}) + req({"MSET", "b", "1", "a", "2"}) +
+                            req({"MSET", "b", "1", "{b}x", "2"}) + req({"READONLY"}) + req({"GET", "a"}) +
+                            req({"SET", "a", "1"}),
+                        7);
+  }));
+  const Value node1 = Value::array({Value::bulk("n1"), Value::integer_value(6379), Value::bulk(id1)});
+  const Value node2 = Value::array({Value::bulk("n2"), Value::integer_value(6379), Value::bulk(id2)});
+  const Value node3 = Value::array({Value::bulk("n3"), Value::integer_value(6379), Value::bulk(id3)});
+  REQUIRE(replies[0] == Value::array({Value::array({Value::integer_value(0), Value::integer_value(8191), node1, node2, node3}),
+                                      Value::array({Value::integer_value(8192), Value::integer_value(16383), node2, node3, node1})}));
+  REQUIRE(replies[1].str == id1 + " n1:6379@16379 myself,master - 0 0 9 connected 0-8191\n" + id2 +
+                                " n2:6379@16379 master - 0 0 9 connected 8192-16383\n" + id3 + " n3:6379@16379 slave,fail " +
+                                id1 + " 0 0 9 disconnected\n");
+  REQUIRE(replies[2].str.find("cluster_state:ok\r\n") == 0);
+  REQUIRE(replies[2].str.find("cluster_size:2\r\n") != std::string::npos);
+  REQUIRE(replies[3].elements.size() == 2);
+  // READONLY: a read of another node's slot is served here (nil), a write
+  // still redirected.
+  REQUIRE(routed == "-MOVED 15495 n2:6379\r\n+OK\r\n-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+                    "+OK\r\n+OK\r\n$-1\r\n-MOVED 15495 n2:6379\r\n");
 }
 
 namespace {
