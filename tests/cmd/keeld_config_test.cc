@@ -55,6 +55,10 @@ TEST_CASE("keeld config: unknown keys, wrong types and bad values are refused wi
       {"listen = \"127.0.0.1:6379\"\nlisten = \"x\"\n", "node.toml"},  // not TOML: a key defined twice
       {"peers = \"1=127.0.0.1:7379,1=127.0.0.1:7380\"\n", "twice"},
       {"listen = \"nowhere\"\n", "nowhere"},
+      {"acks = \"2\"\n", "acks must be all or 1, not '2'"},
+      {"acks = 1\n", "acks must be a string"},
+      {"partitions = 20000\n", "partitions must be an integer in [0, 16384]"},
+      {"replication_factor = 2\nmin_insync_replicas = 3\n", "--min-insync-replicas 3 is more than --replication-factor 2"},
   };
   for (const Case& k : cases) {
     INFO(k.toml);
