@@ -18,7 +18,7 @@
 #   --seeds N        seeds per configuration at most (default 1000)
 #   --jobs J         parallel simulations and compile jobs (default: cores)
 #   --configs LIST   workload[:nodes],... swept in order
-#                    (default isr-register:3,isr-driver:3,register:3,counter:3,unique-writes:3,register:5,demo)
+#                    (default isr-register:3,isr-driver:3,cluster-unique-writes:3,cluster-register:3,register:3,counter:3,unique-writes:3,register:5,demo)
 #   --out FILE       the markdown report (default <work>/report.md)
 #   --work DIR       scratch directory (default /tmp/keel-mutants)
 #   --keep           leave the scratch copy (<work>/src, with its build/) behind
@@ -37,7 +37,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=/tmp/keel-mutants
 SEEDS=1000
 JOBS=$(nproc)
-CONFIGS="isr-register:3,isr-driver:3,register:3,counter:3,unique-writes:3,register:5,demo"
+CONFIGS="isr-register:3,isr-driver:3,cluster-unique-writes:3,cluster-register:3,register:3,counter:3,unique-writes:3,register:5,demo"
 OUT=""
 KEEP=0
 CHECK=0
