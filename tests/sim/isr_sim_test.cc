@@ -54,11 +54,13 @@ TEST_CASE("sim isr: each planted ISR bug is caught within 100 seeds", "[sim][sim
   // them first (which one depends on the run: a HW over the wrong replicas
   // shows as a HW beyond an ISR member's log (P6) or as a leader elected
   // without a committed record (P5); a leader from outside the ISR as that
-  // election (P5) or as the committed records its followers then truncate
-  // (P3)).
+  // election (P5), as the committed records its followers then truncate
+  // (P3), or as a partition that never settles: the leader's ISR requests
+  // leave itself out, each is refused (the controller answers with a new
+  // partition epoch) and asked again (C5)).
   const std::pair<const char*, std::vector<std::string>> bugs[] = {
       {"hw-over-all-replicas", {"P5", "P6"}},
-      {"elect-outside-isr", {"P5", "P3"}},
+      {"elect-outside-isr", {"P5", "P3", "C5 liveness"}},
       {"truncate-to-hw", {"P3"}},
       {"isr-add-before-epoch-start", {"P7", "P5"}},
       {"elect-before-lease-expiry", {"P9", "C1"}},
