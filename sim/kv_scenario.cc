@@ -8,7 +8,8 @@
 // partitioned cluster, those of its controller group) and, at the end,
 // linearizability of the client history, durability of acknowledged
 // writes, that every node serves again, and (one group) convergence of the
-// replicas' state digests.
+// replicas' state digests or (partitioned) that every node then agrees on
+// metadata in which every partition is led with at least its minimum ISR.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "core/assert.h"
 #include "node/cluster_node.h"
 #include "node/kv_node.h"
+#include "net/resp/value.h"
 #include "sim/raft_invariants.h"
 #include "sim/run.h"
 #include "sim/scenarios.h"
@@ -35,6 +37,7 @@ using core::NodeId;
 constexpr uint16_t kClientPort = 6379;
 constexpr uint16_t kPeerPort = 7000;
 constexpr Duration kFinalReadBudget = Duration::seconds(20);
+constexpr Duration kSettleBudget = Duration::seconds(10);
 
 // A node's engine: in memory, persisted as snapshots on the simulated disk.
 core::Result<std::unique_ptr<storage::KvEngine>> open_mem_engine(core::Env& env) {
@@ -317,6 +320,7 @@ class KvScenario : public Scenario {
         env.sleep_for(Duration::millis(50));
       }
       check_nodes_serving();
+      check_settled(env);
     } else {
       check_convergence(env);
     }
@@ -355,6 +359,37 @@ class KvScenario : public Scenario {
     const auto result = workloads::check_convergence("raft", digests);
     if (result.verdict == workloads::Verdict::kFail) convergence_violations_.push_back("C3 convergence: " + result.report);
     check_nodes_serving();
+  }
+
+  // Liveness after the heal: every node holds the same metadata, in which
+  // every partition has a leader and at least its minimum ISR.
+  void check_settled(core::Env& env) {
+    std::string last;
+    for (const Instant settle_by = env.now() + kSettleBudget;; env.sleep_for(Duration::millis(50))) {
+      bool settled = true;
+      std::string version;
+      for (const core::Address& a : client_addresses_) {
+        workloads::RespClient one(env, {a});
+        auto r = one.call({"INFO", "partitions"});
+        const std::string text = r.is_ok() ? std::string(r->str) : r.status().to_string();
+        const size_t v = text.find("metadata_version:");
+        const std::string mine = v == std::string::npos ? "" : text.substr(v, text.find('\r', v) - v);
+        settled = settled && r.is_ok() && text.find("\r\noffline_partitions:0\r\n") != std::string::npos &&
+                  text.find("\r\nunder_min_isr_partitions:0\r\n") != std::string::npos &&
+                  (version.empty() || mine == version);
+        if (version.empty()) version = mine;
+        if (!settled) {
+          last = a.to_string() + ": " + text;
+          break;
+        }
+      }
+      if (settled) break;
+      if (env.now() >= settle_by) {
+        convergence_violations_.push_back("liveness: the cluster did not settle within " +
+                                          kSettleBudget.to_string() + " after the heal: " + last);
+        return;
+      }
+    }
   }
 
   // C5: every node serves again after the heal; a node that cannot restart
