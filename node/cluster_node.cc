@@ -467,6 +467,8 @@ Status run_cluster_node(core::Env& env, const ClusterNodeConfig& config) {
   RaftNode raft(env, raft_options, bus, *machine);
   raft.set_observer(config.observer);
   ControllerServiceOptions service_options = config.service;
+  service_options.self = config.controller.id;
+  service_options.self_incarnation = incarnation;
   if (service_options.nodes.empty()) {
     for (const auto& [id, m] : config.controller.members) service_options.nodes.push_back(id);
   }

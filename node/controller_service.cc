@@ -78,6 +78,10 @@ void ControllerService::tick() {
     }
     return;
   }
+  if (const consensus::NodeRecord* me = meta.node(options_.self);
+      me != nullptr && options_.self_incarnation != 0 && me->incarnation == options_.self_incarnation) {
+    sessions_.heard_from(options_.self, options_.self_incarnation, env_.now(), meta);
+  }
   for (const auto& [id, inc] : sessions_.expired(env_.now(), meta)) {
     if (propose_once(CommandType::kFenceNode, id, inc)) {
       sessions_.fencing(id, inc);

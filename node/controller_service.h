@@ -42,7 +42,11 @@ struct ControllerServiceOptions {
   core::Duration tick_interval = core::Duration::millis(10);
   // How long a new controller leader waits for every node's heartbeat
   // before it creates the cluster with the nodes it heard from.
-  core::Duration create_grace = core::Duration::seconds(3);
+  core::Duration create_grace = core::Duration::seconds(3);  // This process's node and incarnation: the leader never lets its own
+  // session expire (it is running), however late its heartbeat fiber runs
+  // on a starved machine.
+  core::NodeId self;
+  uint64_t self_incarnation = 0;
 };
 
 class ControllerService {
